@@ -1,0 +1,9 @@
+//! `gpuproxy._core`: thin PyO3 wrappers over `gpuproxy-core`.
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", gpuproxy_core::VERSION)?;
+    Ok(())
+}
