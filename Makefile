@@ -1,0 +1,61 @@
+# aiserve-gpuproxy: `make run` starts the server on embedded defaults, `make test` checks everything.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+# Optimised without LTO: quick to build, fast enough to serve. `make build-prod` uses full LTO.
+PROFILE ?= fastrel
+
+.PHONY: help run test lint rust-test py-test stubtest wheel-check bench build-prod develop clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV)/bin/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet 'maturin>=1.8,<2'
+
+develop: $(VENV)/bin/activate ## build the Rust extension and install the project (+ test tools) into .venv
+	$(VENV)/bin/maturin develop --quiet --profile $(PROFILE) --extras test
+
+run: develop ## set up .venv, migrate, and start the server on 127.0.0.1:8080 (SQLite, in-memory state)
+	$(VENV)/bin/aiserve-gpuproxy-admin migrate
+	exec $(VENV)/bin/aiserve-gpuproxyd
+
+lint: develop ## cargo fmt --check, clippy -D warnings, ruff, mypy --strict, stubtest
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
+	$(VENV)/bin/ruff check python tests benchmarks
+	$(VENV)/bin/ruff format --check python tests benchmarks
+	$(VENV)/bin/mypy
+	$(PY) -m mypy.stubtest gpuproxy._core
+
+rust-test: ## Rust unit and property tests
+	cargo test --workspace --quiet
+
+py-test: develop ## pytest (unit, PostgreSQL, Redis, end-to-end)
+	$(PY) -m pytest -q
+
+wheel-check: $(VENV)/bin/activate ## build a wheel, install it into a fresh venv, run each command's --help
+	rm -rf dist/wheel-check && mkdir -p dist/wheel-check
+	MATURIN_PEP517_ARGS="--profile $(PROFILE)" $(PIP) wheel --quiet --no-deps -w dist/wheel-check .
+	$(PYTHON) -m venv dist/wheel-check/venv
+	dist/wheel-check/venv/bin/pip install --quiet dist/wheel-check/*.whl
+	cd dist && for c in aiserve-gpuproxyd aiserve-gpuproxy-client aiserve-gpuproxy-admin aiserve-gpuproxy-seed aiserve-gpuproxy-worker; do \
+	  wheel-check/venv/bin/$$c --help >/dev/null || { echo "$$c --help failed"; exit 1; }; done
+	cd dist && DATA_DIR=wheel-check/data wheel-check/venv/bin/aiserve-gpuproxy-admin migrate
+
+test: lint rust-test py-test wheel-check ## everything CI runs: lint, Rust tests, pytest, wheel install check
+
+bench: develop ## benchmarks (never part of `make test`); see benchmarks/README.md
+	$(PY) benchmarks/run.py all
+
+build-prod: $(VENV)/bin/activate ## release wheel with full LTO into dist/
+	$(VENV)/bin/maturin build --release --out dist
+
+clean: ## remove build outputs and the venv
+	rm -rf target dist $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,84 @@
+"""Every error answers `{"error": {"message", "type", "code"}}` (the OpenAI shape).
+
+Client mistakes (validation, bad JSON, unknown routes) are 4xx naming the problem; an
+unexpected exception is a 500 with no internals in the body (logged with the request id).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+__all__ = ["EXCEPTION_HANDLERS", "error_body"]
+
+log = logging.getLogger(__name__)
+
+_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "insufficient_quota",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    409: "conflict_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    502: "upstream_error",
+    503: "service_unavailable",
+    504: "upstream_timeout",
+}
+
+
+def error_body(
+    status: int, message: str, *, code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
+    error: dict[str, Any] = {
+        "message": message,
+        "type": _TYPES.get(status, "api_error"),
+        "code": code,
+    }
+    if param is not None:
+        error["param"] = param
+    return {"error": error}
+
+
+def _validation_message(exc: ValidationException) -> tuple[str, str | None]:
+    extra = exc.extra
+    if isinstance(extra, list) and extra:
+        first = extra[0]
+        if isinstance(first, dict):
+            key = first.get("key")
+            message = str(first.get("message", exc.detail))
+            if key:
+                return f"{key}: {message}", str(key)
+            return message, None
+    return str(exc.detail), None
+
+
+def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if isinstance(exc, ValidationException):
+        message, param = _validation_message(exc)
+        body = error_body(400, message, code="invalid_value", param=param)
+        return Response(body, status_code=400)
+    headers = dict(exc.headers or {})
+    extra = exc.extra if isinstance(exc.extra, dict) else {}
+    body = error_body(exc.status_code, str(exc.detail), code=extra.get("code"))
+    return Response(body, status_code=exc.status_code, headers=headers)
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    body = error_body(HTTP_500_INTERNAL_SERVER_ERROR, "internal server error", code="internal")
+    return Response(body, status_code=HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    HTTPException: _http_exception,
+    Exception: _unexpected,
+}

@@ -1,0 +1,35 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from litestar import Controller, Response, get
+from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+
+from gpuproxy.api.deps import ServicesDep
+
+__all__ = ["HealthController"]
+
+
+class HealthController(Controller):
+    path = "/health"
+    tags = ["health"]  # noqa: RUF012 - Litestar reads it as a class attribute
+
+    @get("/", summary="Liveness: the process answers", exclude_from_auth=True)
+    async def health(self) -> dict[str, Any]:
+        return {"status": "ok", "timestamp": int(time.time())}
+
+    @get("/ready", summary="Readiness: database and Redis answer", exclude_from_auth=True)
+    async def ready(self, services: ServicesDep) -> Response[dict[str, Any]]:
+        checks: dict[str, str] = {
+            "database": "ok" if await services.db.ping() else "down",
+        }
+        if services.kv.kind == "redis":
+            checks["redis"] = "ok" if await services.kv.ping() else "down"
+        healthy = all(v == "ok" for v in checks.values())
+        return Response(
+            {"status": "ok" if healthy else "unavailable", "checks": checks},
+            status_code=HTTP_200_OK if healthy else HTTP_503_SERVICE_UNAVAILABLE,
+        )

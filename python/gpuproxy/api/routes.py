@@ -1,0 +1,16 @@
+"""Every route handler and controller of the HTTP API, in one list the app factory mounts.
+
+Each area adds its controller here (one import, one list entry).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gpuproxy.api.health import HealthController
+
+__all__ = ["ROUTE_HANDLERS"]
+
+ROUTE_HANDLERS: list[Any] = [
+    HealthController,
+]

@@ -1,0 +1,83 @@
+"""The Litestar application factory (`gpuproxy.app:create_app`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+
+from gpuproxy import __version__
+from gpuproxy.api.errors import EXCEPTION_HANDLERS
+from gpuproxy.api.request_id import RequestIdMiddleware
+from gpuproxy.api.routes import ROUTE_HANDLERS
+from gpuproxy.config import Settings, load_settings
+from gpuproxy.logs import configure_logging
+from gpuproxy.services import Services, start_services
+
+__all__ = ["create_app"]
+
+
+#: Coroutines `(services) -> None` run once at startup, in order (each area adds its own).
+STARTUP_HOOKS: list[Any] = []
+#: Extra ASGI middleware after the request id (authentication is added here by accounts).
+MIDDLEWARE: list[Any] = []
+
+
+def _provide_services(state: State) -> Services:
+    services: Services = state.services
+    return services
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the app; settings default to the environment (+ `.env`).
+
+    The server passes developer/debug flags through GPUPROXY_DEVELOPER_MODE and
+    GPUPROXY_DEBUG_MODE because Granian imports this factory in each worker process.
+    """
+    settings = settings or load_settings()
+    developer_mode = os.environ.get("GPUPROXY_DEVELOPER_MODE") == "1"
+    debug_mode = os.environ.get("GPUPROXY_DEBUG_MODE") == "1"
+    if debug_mode:
+        import msgspec
+
+        settings = msgspec.structs.replace(settings, log_level="debug")
+    configure_logging(settings, developer_mode=developer_mode)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        services = await start_services(settings)
+        app.state.services = services
+        try:
+            for start in STARTUP_HOOKS:
+                await start(services)
+            yield
+        finally:
+            await services.close()
+
+    def request_id_middleware(app: Any) -> Any:
+        return RequestIdMiddleware(app, log_requests=debug_mode)
+
+    return Litestar(
+        route_handlers=ROUTE_HANDLERS,
+        dependencies={"services": Provide(_provide_services, sync_to_thread=False)},
+        middleware=[request_id_middleware, *MIDDLEWARE],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        cors_config=CORSConfig(allow_origins=[], allow_headers=["*"]),
+        openapi_config=OpenAPIConfig(
+            title="aiserve-gpuproxy",
+            version=__version__,
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+        logging_config=None,
+        debug=False,
+    )

@@ -1,0 +1,344 @@
+"""Typed settings from environment variables and an optional `.env` file (env wins).
+
+`load_settings()` validates everything at start; a bad value raises `ConfigError` naming
+the variable and the accepted values. Variable names follow the product seeds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Literal, TypeVar
+
+import msgspec
+
+from gpuproxy.exceptions import ConfigError
+from gpuproxy.money import dollars_to_micros
+
+__all__ = [
+    "GUARDRAIL_WINDOWS_MINUTES",
+    "Settings",
+    "guardrail_env_name",
+    "load_settings",
+    "read_env_file",
+]
+
+DbType = Literal["sqlite", "postgres"]
+SessionMode = Literal["sql", "redis", "balanced"]
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+SyslogNetwork = Literal["tcp", "udp", "unix", ""]
+
+#: The 17 guard-rail windows of the seeds, in minutes (5 min .. 72 h).
+GUARDRAIL_WINDOWS_MINUTES: tuple[int, ...] = (
+    5, 15, 30, 60, 90, 120, 240, 300, 360, 400, 460, 520, 640, 700, 1440, 2880, 4320,
+)  # fmt: skip
+
+LB_STRATEGIES: tuple[str, ...] = (
+    "round_robin",
+    "equal_weighted",
+    "weighted_round_robin",
+    "least_connections",
+    "least_response_time",
+    "p2c_ewma",
+    "consistent_hash",
+)
+
+_WEAK_SECRETS = frozenset(
+    {"changeme", "secret", "password", "your-secure-random-string", "jwt-secret", "test"}
+)
+_MIN_JWT_SECRET_LEN = 32
+
+
+def guardrail_env_name(minutes: int) -> str:
+    """The seed's variable name for a window: 60 -> GUARDRAILS_MAX_60MIN_RATE, 2880 -> ..._48H_."""
+    label = f"{minutes // 60}H" if minutes > 1440 else f"{minutes}MIN"
+    return f"GUARDRAILS_MAX_{label}_RATE"
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True):
+    """Every setting of the server; field docs name the environment variable."""
+
+    host: str = "127.0.0.1"  # HOST
+    port: int = 8080  # PORT
+    grpc_port: int = 9090  # GRPC_PORT
+    grpc_tls_cert: str = ""  # GRPC_TLS_CERT
+    grpc_tls_key: str = ""  # GRPC_TLS_KEY
+    data_dir: Path = Path("data")  # DATA_DIR
+    db_type: DbType = "sqlite"  # DB_TYPE
+    db_name: str = "gpuproxy.db"  # DB_NAME (file name under DATA_DIR for sqlite)
+    db_host: str = "localhost"  # DB_HOST
+    db_port: int = 5432  # DB_PORT
+    db_user: str = "postgres"  # DB_USER
+    db_password: str = ""  # DB_PASSWORD
+    db_max_conns: int = 20  # DB_MAX_CONNS
+    db_use_pgbouncer: bool = False  # DB_USE_PGBOUNCER
+    redis_url: str = ""  # REDIS_URL, or built from REDIS_HOST/REDIS_PORT
+    session_mode: SessionMode = "sql"  # SESSION_MODE
+    jwt_secret: str = ""  # JWT_SECRET (generated into DATA_DIR for the embedded default)
+    log_level: LogLevel = "info"  # LOG_LEVEL
+    log_file: str = ""  # LOG_FILE or AISERVE_LOG_FILE
+    syslog_enabled: bool = False  # SYSLOG_ENABLED
+    syslog_network: SyslogNetwork = ""  # SYSLOG_NETWORK ("" = local /dev/log auto-detect)
+    syslog_address: str = ""  # SYSLOG_ADDRESS
+    syslog_facility: str = "LOG_LOCAL0"  # SYSLOG_FACILITY
+    lb_strategy: str = "p2c_ewma"  # LB_STRATEGY
+    lb_enabled: bool = True  # LB_ENABLED
+    guardrails_enabled: bool = False  # GUARDRAILS_ENABLED
+    #: window minutes -> limit in micro-dollars (GUARDRAILS_MAX_<WINDOW>_RATE, in dollars)
+    guardrail_limits: dict[int, int] = msgspec.field(default_factory=dict)
+    vastai_api_key: str = ""  # VASTAI_API_KEY
+    vastai_url: str = "https://console.vast.ai"  # VASTAI_URL
+    ionet_api_key: str = ""  # IONET_API_KEY
+    ionet_url: str = "https://api.io.solutions"  # IONET_URL
+    stripe_secret_key: str = ""  # STRIPE_SECRET_KEY
+    stripe_webhook_secret: str = ""  # STRIPE_WEBHOOK_SECRET
+    stripe_api_base: str = ""  # STRIPE_API_BASE (tests point it at a fake)
+    afterdark_api_key: str = ""  # AFTERDARK_API_KEY
+    afterdark_api_url: str = ""  # AFTERDARK_API_URL
+    crypto_enabled: bool = False  # CRYPTO_ENABLED
+    crypto_rpc_url: str = ""  # CRYPTO_RPC_URL
+    crypto_receiving_address: str = ""  # CRYPTO_RECEIVING_ADDRESS
+    local_fleet_enabled: bool = True  # LOCAL_FLEET_ENABLED
+
+    @property
+    def sqlite_path(self) -> Path:
+        name = Path(self.db_name)
+        return name if name.is_absolute() else self.data_dir / name
+
+    @property
+    def postgres_dsn(self) -> str:
+        from urllib.parse import quote
+
+        auth = quote(self.db_user, safe="")
+        if self.db_password:
+            auth += ":" + quote(self.db_password, safe="")
+        return f"postgresql://{auth}@{self.db_host}:{self.db_port}/{quote(self.db_name, safe='')}"
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse a `.env` file: KEY=VALUE lines, `#` comments, optional quotes, `export ` prefix."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        line = line.removeprefix("export ").strip()
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ConfigError(f"{path}:{number}: expected KEY=VALUE, got {raw!r}")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        values[key.strip()] = value
+    return values
+
+
+T = TypeVar("T")
+
+
+class _Reader:
+    """Typed access to the merged variables; every error names the variable."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def raw(self, name: str) -> str | None:
+        value = self.env.get(name)
+        return None if value is None or value == "" else value
+
+    def text(self, name: str, default: str) -> str:
+        return self.raw(name) or default
+
+    def parse(self, name: str, default: T, parser: Callable[[str], T], accepted: str) -> T:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            return parser(value)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{name}={value!r} is invalid: expected {accepted}") from exc
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        def parse(value: str) -> int:
+            number = int(value)
+            if not low <= number <= high:
+                raise ValueError(value)
+            return number
+
+        return self.parse(name, default, parse, f"an integer from {low} to {high}")
+
+    def boolean(self, name: str, default: bool) -> bool:
+        def parse(value: str) -> bool:
+            lowered = value.lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(value)
+
+        return self.parse(name, default, parse, "one of true, false, 1, 0, yes, no, on, off")
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        def parse(value: str) -> str:
+            lowered = value.lower()
+            if lowered not in choices:
+                raise ValueError(value)
+            return lowered
+
+        return self.parse(name, default, parse, "one of " + ", ".join(c or '""' for c in choices))
+
+
+def _redis_url(reader: _Reader) -> str:
+    url = reader.raw("REDIS_URL")
+    if url:
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(
+                f"REDIS_URL={url!r} is invalid: expected a redis://, rediss:// or unix:// URL"
+            )
+        return url
+    host = reader.raw("REDIS_HOST")
+    if not host:
+        return ""
+    port = reader.integer("REDIS_PORT", 6379, 1, 65535)
+    return f"redis://{host}:{port}/0"
+
+
+def _guardrail_limits(reader: _Reader) -> dict[int, int]:
+    limits: dict[int, int] = {}
+    for minutes in GUARDRAIL_WINDOWS_MINUTES:
+        name = guardrail_env_name(minutes)
+        value = reader.raw(name)
+        if value is None:
+            continue
+        try:
+            micros = dollars_to_micros(value)
+        except ValueError as exc:
+            raise ConfigError(
+                f"{name}={value!r} is invalid: expected a dollar amount such as 100.00"
+            ) from exc
+        if micros <= 0:
+            raise ConfigError(f"{name}={value!r} is invalid: expected a positive dollar amount")
+        limits[minutes] = micros
+    known = {guardrail_env_name(m) for m in GUARDRAIL_WINDOWS_MINUTES}
+    for name in reader.env:
+        if name.startswith("GUARDRAILS_MAX_") and name.endswith("_RATE") and name not in known:
+            windows = ", ".join(sorted(known, key=lambda n: len(n)))
+            raise ConfigError(f"{name} is not a guard-rail window: expected one of {windows}")
+    return limits
+
+
+def _jwt_secret(reader: _Reader, db_type: str, data_dir: Path) -> str:
+    secret = reader.raw("JWT_SECRET") or ""
+    if db_type == "postgres" or secret:
+        if not secret:
+            raise ConfigError("JWT_SECRET is required when DB_TYPE=postgres (32+ characters)")
+        if len(secret) < _MIN_JWT_SECRET_LEN or secret.lower() in _WEAK_SECRETS:
+            raise ConfigError(
+                "JWT_SECRET is too weak: expected at least 32 characters that are not a "
+                "placeholder (generate one with `openssl rand -hex 32`)"
+            )
+        if len(set(secret)) < 8:
+            raise ConfigError("JWT_SECRET is too weak: it repeats too few distinct characters")
+        return secret
+    return _embedded_jwt_secret(data_dir)
+
+
+def _embedded_jwt_secret(data_dir: Path) -> str:
+    """Generate the embedded default's secret once and keep it in DATA_DIR (mode 0600)."""
+    path = data_dir / "jwt_secret"
+    if path.is_file():
+        return path.read_text(encoding="utf-8").strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(secret)
+    logging.getLogger(__name__).warning(
+        "JWT_SECRET not set: generated one into %s (mode 0600); set JWT_SECRET in production",
+        path,
+    )
+    return secret
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+) -> Settings:
+    """Build Settings from `.env` (if present) overlaid by the environment (env wins)."""
+    merged: dict[str, str] = {}
+    if env_file is not None:
+        merged.update(read_env_file(env_file))
+    merged.update(os.environ if env is None else env)
+    r = _Reader(merged)
+
+    data_dir = Path(r.text("DATA_DIR", "data"))
+    db_type = r.choice("DB_TYPE", "sqlite", ("sqlite", "postgres"))
+    lb_strategy = r.choice("LB_STRATEGY", "p2c_ewma", LB_STRATEGIES)
+    db_name_default = "gpuproxy.db" if db_type == "sqlite" else "gpuproxy"
+    syslog_network = r.choice("SYSLOG_NETWORK", "", ("tcp", "udp", "unix", ""))
+    return Settings(
+        host=r.text("HOST", "127.0.0.1"),
+        port=r.integer("PORT", 8080, 0, 65535),
+        grpc_port=r.integer("GRPC_PORT", 9090, 0, 65535),
+        grpc_tls_cert=r.text("GRPC_TLS_CERT", ""),
+        grpc_tls_key=r.text("GRPC_TLS_KEY", ""),
+        data_dir=data_dir,
+        db_type=db_type,  # type: ignore[arg-type]
+        db_name=r.text("DB_NAME", db_name_default),
+        db_host=r.text("DB_HOST", "localhost"),
+        db_port=r.integer("DB_PORT", 5432, 1, 65535),
+        db_user=r.text("DB_USER", "postgres"),
+        db_password=r.text("DB_PASSWORD", ""),
+        db_max_conns=r.integer("DB_MAX_CONNS", 20, 1, 10_000),
+        db_use_pgbouncer=r.boolean("DB_USE_PGBOUNCER", False),
+        redis_url=_redis_url(r),
+        session_mode=r.choice("SESSION_MODE", "sql", ("sql", "redis", "balanced")),  # type: ignore[arg-type]
+        jwt_secret=_jwt_secret(r, db_type, data_dir),
+        log_level=r.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error", "critical")),  # type: ignore[arg-type]
+        log_file=r.text("LOG_FILE", r.text("AISERVE_LOG_FILE", "")),
+        syslog_enabled=r.boolean("SYSLOG_ENABLED", False),
+        syslog_network=syslog_network,  # type: ignore[arg-type]
+        syslog_address=r.text("SYSLOG_ADDRESS", ""),
+        syslog_facility=_syslog_facility(r),
+        lb_strategy=lb_strategy,
+        lb_enabled=r.boolean("LB_ENABLED", True),
+        guardrails_enabled=r.boolean("GUARDRAILS_ENABLED", False),
+        guardrail_limits=_guardrail_limits(r),
+        vastai_api_key=r.text("VASTAI_API_KEY", ""),
+        vastai_url=r.text("VASTAI_URL", "https://console.vast.ai").rstrip("/"),
+        ionet_api_key=r.text("IONET_API_KEY", ""),
+        ionet_url=r.text("IONET_URL", "https://api.io.solutions").rstrip("/"),
+        stripe_secret_key=r.text("STRIPE_SECRET_KEY", ""),
+        stripe_webhook_secret=r.text("STRIPE_WEBHOOK_SECRET", ""),
+        stripe_api_base=r.text("STRIPE_API_BASE", "").rstrip("/"),
+        afterdark_api_key=r.text("AFTERDARK_API_KEY", ""),
+        afterdark_api_url=r.text("AFTERDARK_API_URL", "").rstrip("/"),
+        crypto_enabled=r.boolean("CRYPTO_ENABLED", False),
+        crypto_rpc_url=r.text("CRYPTO_RPC_URL", ""),
+        crypto_receiving_address=r.text("CRYPTO_RECEIVING_ADDRESS", ""),
+        local_fleet_enabled=r.boolean("LOCAL_FLEET_ENABLED", True),
+    )
+
+
+_FACILITIES = (
+    "LOG_USER", "LOG_DAEMON", "LOG_AUTH", "LOG_LOCAL0", "LOG_LOCAL1", "LOG_LOCAL2",
+    "LOG_LOCAL3", "LOG_LOCAL4", "LOG_LOCAL5", "LOG_LOCAL6", "LOG_LOCAL7",
+)  # fmt: skip
+
+
+def _syslog_facility(r: _Reader) -> str:
+    value = r.text("SYSLOG_FACILITY", "LOG_LOCAL0").upper()
+    if not value.startswith("LOG_"):
+        value = "LOG_" + value
+    if value not in _FACILITIES:
+        raise ConfigError(
+            f"SYSLOG_FACILITY={r.raw('SYSLOG_FACILITY')!r} is invalid: expected one of "
+            + ", ".join(_FACILITIES)
+        )
+    return value

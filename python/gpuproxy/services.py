@@ -1,0 +1,75 @@
+"""The process-wide services every handler may use, built once per app at startup.
+
+Handlers receive it through dependency injection (`services: Services`). Areas add
+their long-lived objects as attributes here, created in `start_services`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from gpuproxy.config import Settings
+from gpuproxy.storage.database import Database, open_database
+from gpuproxy.storage.kv import KeyValueStore, open_kv
+from gpuproxy.storage.migrations import apply_migrations
+
+__all__ = ["Services", "start_services"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class Services:
+    settings: Settings
+    db: Database
+    kv: KeyValueStore
+    #: Called in reverse order at shutdown (background writers drain here).
+    shutdown_hooks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    #: Background tasks owned by the app; cancelled at shutdown after the hooks ran.
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def spawn(self, coro: Awaitable[None], name: str) -> asyncio.Task[None]:
+        """Run a background coroutine for the app's lifetime; failures are logged, not lost."""
+
+        async def guarded() -> None:
+            try:
+                await coro
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background task %s failed", name)
+
+        task = asyncio.get_running_loop().create_task(guarded(), name=name)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def close(self) -> None:
+        for hook in reversed(self.shutdown_hooks):
+            try:
+                await hook()
+            except Exception:
+                log.exception("shutdown hook failed")
+        for task in list(self.tasks):
+            task.cancel()
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.kv.close()
+        await self.db.close()
+
+
+async def start_services(settings: Settings, *, migrate: bool = True) -> Services:
+    db = await open_database(settings)
+    try:
+        if migrate:
+            applied = await apply_migrations(db)
+            if applied:
+                log.info("applied migrations: %s", ", ".join(applied))
+        kv = await open_kv(settings)
+    except BaseException:
+        await db.close()
+        raise
+    return Services(settings=settings, db=db, kv=kv)
