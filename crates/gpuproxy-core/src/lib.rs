@@ -2,5 +2,10 @@
 //!
 //! No Python here: `gpuproxy-py` wraps these types for the `gpuproxy._core` module.
 
+pub mod balancer;
+pub mod clock;
+pub mod error_class;
+pub mod tracker;
+
 /// The crate version, exposed to Python as `gpuproxy._core.__version__`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
