@@ -1,0 +1,82 @@
+"""Typed errors of the provider clients.
+
+Every failure a marketplace can produce maps onto one of these classes, so callers (the
+HTTP routes, the reservation flow, the availability poller) decide on a status code or a
+retry without parsing provider-specific bodies. Messages never contain API keys.
+"""
+
+from __future__ import annotations
+
+from gpuproxy.exceptions import GpuProxyError
+
+__all__ = [
+    "InstanceStartFailed",
+    "InvalidRequest",
+    "ProviderAuthError",
+    "ProviderBadRequest",
+    "ProviderError",
+    "ProviderNotFound",
+    "ProviderRateLimited",
+    "ProviderUnavailable",
+]
+
+
+class InvalidRequest(GpuProxyError, ValueError):
+    """Our caller's input is invalid (before any provider is asked); `field` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class ProviderError(GpuProxyError):
+    """Base class: a provider call failed. `provider` names the provider (e.g. "vast.ai")."""
+
+    #: The HTTP status the gateway answers for this failure.
+    http_status: int = 502
+
+    def __init__(self, provider: str, message: str, *, status: int | None = None) -> None:
+        super().__init__(f"{provider}: {message}")
+        self.provider = provider
+        self.upstream_status = status
+
+
+class ProviderAuthError(ProviderError):
+    """The provider rejected our credentials (401/403) or none are configured."""
+
+    http_status = 502
+
+
+class ProviderNotFound(ProviderError):
+    """The offer or instance does not exist at the provider (or is not ours)."""
+
+    http_status = 404
+
+
+class ProviderRateLimited(ProviderError):
+    """The provider kept answering 429 after our bounded backoff."""
+
+    http_status = 503
+
+
+class ProviderUnavailable(ProviderError):
+    """Network failure, timeout or 5xx from the provider; retrying later may work."""
+
+    http_status = 503
+
+
+class ProviderBadRequest(ProviderError):
+    """The provider refused the request as invalid (e.g. an offer no longer rentable)."""
+
+    http_status = 400
+
+
+class InstanceStartFailed(ProviderError):
+    """A rented instance did not reach "running"; it has been destroyed, not left billing."""
+
+    http_status = 502
+
+    def __init__(self, provider: str, instance_id: str, reason: str) -> None:
+        super().__init__(provider, f"instance {instance_id} failed to start: {reason}")
+        self.instance_id = instance_id
+        self.reason = reason
