@@ -1,6 +1,7 @@
 """Migration runner: numbered SQL files applied in order, each inside a transaction.
 
-Files live in the top-level `migrations/` folder as `NNNN_name.sql`, or as
+Files live in the top-level `migrations/` folder (a link to the package's `_migrations/`,
+so that wheels carry them) as `NNNN_name.sql`, or as
 `NNNN_name.sqlite.sql` / `NNNN_name.postgres.sql` where the dialects differ. Applied
 versions are recorded in `schema_migrations`. A failing file rolls back entirely and the
 error names the file and the statement.
@@ -40,12 +41,11 @@ class Migration:
 
 
 def default_migrations_dir() -> Path:
-    """The repository's `migrations/` (editable installs) or the copy shipped in the wheel."""
-    package_dir = Path(__file__).resolve().parent.parent
-    for candidate in (package_dir.parent.parent / "migrations", package_dir / "_migrations"):
-        if candidate.is_dir():
-            return candidate
-    raise MigrationError(f"no migrations folder found near {package_dir}")
+    """`gpuproxy/_migrations`, shipped inside the package (the repository's `migrations/`)."""
+    directory = Path(__file__).resolve().parent.parent / "_migrations"
+    if not directory.is_dir():
+        raise MigrationError(f"migrations folder {directory} is missing")
+    return directory
 
 
 def discover_migrations(directory: Path, dialect: str) -> list[Migration]:
