@@ -1,0 +1,7 @@
+"""`python -m gpuproxy.worker` runs the worker agent."""
+
+import sys
+
+from gpuproxy.worker.agent import main
+
+sys.exit(main())

@@ -1,0 +1,120 @@
+"""The worker's HTTP surface as one raw ASGI callable (fast: it is the benchmarks' stub
+upstream): `/health`, `/v1/models`, `/v1/chat/completions`, `/v1/completions`,
+`/v1/embeddings`, errors in the OpenAI shape."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol
+
+import msgspec
+
+from gpuproxy.worker._asgi import (
+    BodyTooLarge,
+    Receive,
+    Responder,
+    Scope,
+    Send,
+    openai_error,
+    read_body,
+)
+from gpuproxy.worker.gpu import GpuProbe
+from gpuproxy.worker.simulate import RequestError, SimulateBackend
+from gpuproxy.worker.upstream import UpstreamBackend
+
+__all__ = ["Backend", "WorkerApp"]
+
+MAX_BODY = 8 * 1024 * 1024
+_ROUTES = {"/v1/chat/completions": "chat", "/v1/completions": "completions",
+           "/v1/embeddings": "embeddings"}  # fmt: skip
+_decoder = msgspec.json.Decoder()
+
+
+class Backend(Protocol):
+    name: str
+
+    async def models(self) -> list[str]: ...
+
+    async def healthy(self) -> bool: ...
+
+    async def aclose(self) -> None: ...
+
+
+class WorkerApp:
+    """ASGI app; `in_flight` counts requests being answered (reported in heartbeats)."""
+
+    def __init__(self, backend: SimulateBackend | UpstreamBackend, gpus: GpuProbe) -> None:
+        self.backend = backend
+        self.gpus = gpus
+        self.in_flight = 0
+        self.served = 0
+        self.started = time.time()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        out = Responder(send)
+        path: str = scope["path"]
+        method: str = scope["method"]
+        if path == "/health" and method in ("GET", "HEAD"):
+            await self._health(out)
+        elif path == "/v1/models" and method == "GET":
+            await self._models(out)
+        elif path in _ROUTES:
+            if method != "POST":
+                await out.json(405, openai_error("use POST", code="method_not_allowed"))
+                return
+            self.in_flight += 1
+            try:
+                await self._inference(path, receive, out)
+            finally:
+                self.in_flight -= 1
+                self.served += 1
+        else:
+            await out.json(404, openai_error(f"no route {path}", code="not_found"))
+
+    async def _health(self, out: Responder) -> None:
+        healthy = await self.backend.healthy()
+        await out.json(200 if healthy else 503, {
+            "status": "ok" if healthy else "degraded",
+            "backend": self.backend.name,
+            "models": await self.backend.models(),
+            "in_flight": self.in_flight,
+            "served": self.served,
+            "uptime_s": round(time.time() - self.started, 3),
+            "gpus": [msgspec.to_builtins(g) for g in self.gpus.gpus],
+        })  # fmt: skip
+
+    async def _models(self, out: Responder) -> None:
+        created = int(self.started)
+        data = [{"id": m, "object": "model", "created": created, "owned_by": "gpuproxy-worker"}
+                for m in await self.backend.models()]  # fmt: skip
+        await out.json(200, {"object": "list", "data": data})
+
+    async def _inference(self, path: str, receive: Receive, out: Responder) -> None:
+        try:
+            body = await read_body(receive, MAX_BODY)
+        except BodyTooLarge:
+            await out.json(413, openai_error("request body too large", code="body_too_large"))
+            return
+        except ConnectionResetError:
+            return
+        if isinstance(self.backend, UpstreamBackend):
+            await self.backend.forward(path, body, out)
+            return
+        try:
+            payload = _decoder.decode(body)
+        except msgspec.DecodeError:
+            await out.json(400, openai_error("the body is not valid JSON", code="invalid_json"))
+            return
+        if not isinstance(payload, dict):
+            await out.json(400, openai_error("the body must be a JSON object"))
+            return
+        handler: Any = getattr(self.backend, _ROUTES[path])
+        try:
+            await handler(payload, out)
+        except RequestError as exc:
+            if not out.started:
+                await out.json(exc.status, openai_error(str(exc), param=exc.param, code=exc.code))
+        except OSError:
+            pass  # the client went away mid-stream; nothing to answer
