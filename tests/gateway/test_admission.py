@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Hashable
 
 import pytest
 
@@ -23,7 +24,7 @@ class Slots:
         self.issued += 1
         return self.issued
 
-    def release(self, queue: AdmissionQueue[int], key: str) -> None:
+    def release(self, queue: AdmissionQueue[int], key: Hashable) -> None:
         self.free += 1
         queue.notify(key)
 
@@ -69,10 +70,12 @@ async def test_new_arrivals_queue_behind_waiters_even_when_a_slot_is_free() -> N
     slots.free = 1  # freed without a notification: the arrival must not take it
     second = asyncio.create_task(queue.admit("m", slots.try_acquire, priority=0, timeout_s=5))
     await asyncio.sleep(0.01)
-    assert not first.done() and not second.done()
+    assert not first.done()
+    assert not second.done()
     queue.notify("m")
     await asyncio.sleep(0.01)
-    assert first.done() and not second.done()
+    assert first.done()
+    assert not second.done()
     slots.release(queue, "m")
     assert await second == 2
     assert await first == 1
@@ -181,7 +184,9 @@ async def test_recheck_ticker_admits_without_notification() -> None:
 async def test_queues_per_key_are_independent_and_snapshot_reports_them() -> None:
     queue: AdmissionQueue[int] = AdmissionQueue(max_depth=10, recheck_interval_s=10)
     busy, idle = Slots(0), Slots(1)
-    waiting = asyncio.create_task(queue.admit(("u1", "a"), busy.try_acquire, priority=3, timeout_s=5))
+    waiting = asyncio.create_task(
+        queue.admit(("u1", "a"), busy.try_acquire, priority=3, timeout_s=5)
+    )
     await asyncio.sleep(0.01)
     assert await queue.admit(("u1", "b"), idle.try_acquire, priority=0, timeout_s=5) == 1
     snap = queue.snapshot()

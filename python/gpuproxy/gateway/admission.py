@@ -293,9 +293,7 @@ class AdmissionQueue(Generic[T]):
 
     @property
     def depth(self) -> int:
-        return sum(
-            sum(1 for w in q.heap if not w.future.done()) for q in self._queues.values()
-        )
+        return sum(sum(1 for w in q.heap if not w.future.done()) for q in self._queues.values())
 
     def retry_after_s(self) -> int:
         """A Retry-After hint: the median recent queued wait, at least one second."""
