@@ -6,6 +6,7 @@ pub mod balancer;
 pub mod clock;
 pub mod error_class;
 pub mod forward;
+pub mod limits;
 pub mod tracker;
 
 /// The crate version, exposed to Python as `gpuproxy._core.__version__`.

@@ -2,9 +2,10 @@
 //! that repeat requests reach the backend holding their KV cache, with bounded loads
 //! (Mirrokni, Thorup, Zadimoghaddam 2018): walking clockwise from the key's point, the
 //! first eligible backend whose in-flight count is below
-//! `ceil(1.25 x (pool in-flight + 1) / routable backends)` wins, so no backend exceeds
-//! 1.25x the mean load (rounded up to a whole request). Without a key it behaves
-//! like `p2c_ewma`.
+//! `ceil(1.25 x (pool in-flight + 1) / routable backends)` wins, so no request is placed
+//! on a backend that would then exceed 1.25x the mean load (rounded up to a whole
+//! request). Requests are never moved, so after others finish a backend can sit above
+//! the new mean until its own requests end. Without a key it behaves like `p2c_ewma`.
 
 use super::p2c_ewma::P2cEwma;
 use super::ring::stable_hash;

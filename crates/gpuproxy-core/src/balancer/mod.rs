@@ -40,6 +40,8 @@ mod view;
 mod weighted_round_robin;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 pub use backend::{Backend, BackendLabels};
