@@ -1,0 +1,64 @@
+"""GPU events (availability changes, instance state changes) on the key-value pub/sub channel.
+
+Publishing goes through the key-value store, so with Redis every proxy instance's `/ws`
+subscribers hear events whichever instance noticed the change; with the in-memory store
+it stays within the process. Events are JSON objects tagged by `type`:
+
+- `availability`: {provider, available_offers, available_gpus, added, removed, error, ts}
+- `instance`: {provider, id, status, previous, gpu_model, endpoint, ts} plus the internal
+  `owner_id`, used to deliver it only to its owner (and admins) and stripped before sending.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Final
+
+import msgspec
+
+from gpuproxy.storage.kv import KeyValueStore
+
+__all__ = ["EVENTS_CHANNEL", "TOPICS", "EventBus", "event_topic"]
+
+log = logging.getLogger(__name__)
+
+EVENTS_CHANNEL: Final = "gpuproxy:events:gpu"
+#: Topics a `/ws` client may subscribe to (an event's `type` is its topic).
+TOPICS: Final = frozenset({"availability", "instances"})
+
+_TYPE_TO_TOPIC = {"availability": "availability", "instance": "instances"}
+
+
+def event_topic(event: dict[str, Any]) -> str | None:
+    return _TYPE_TO_TOPIC.get(str(event.get("type", "")))
+
+
+class EventBus:
+    def __init__(self, kv: KeyValueStore) -> None:
+        self.kv = kv
+
+    async def publish(self, event: dict[str, Any]) -> None:
+        """Publish one event; a failing store is logged, never raised (events are best effort)."""
+        event.setdefault("ts", int(time.time() * 1000))
+        try:
+            await self.kv.publish(EVENTS_CHANNEL, msgspec.json.encode(event))
+        except Exception:
+            log.warning("could not publish a %s event", event.get("type"), exc_info=True)
+
+    async def events(self) -> AsyncIterator[dict[str, Any]]:
+        """Every event published from now on (close the generator to stop listening)."""
+        subscription = self.kv.subscribe(EVENTS_CHANNEL)
+        try:
+            async for raw in subscription:
+                try:
+                    event = msgspec.json.decode(raw)
+                except msgspec.DecodeError:
+                    continue
+                if isinstance(event, dict):
+                    yield event
+        finally:
+            close = getattr(subscription, "aclose", None)  # the stores return async generators
+            if close is not None:
+                await close()
