@@ -8,9 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 from gpuproxy.api.health import HealthController
+from gpuproxy.api.workers_ws import workers_connect
 
 __all__ = ["ROUTE_HANDLERS"]
 
 ROUTE_HANDLERS: list[Any] = [
     HealthController,
+    workers_connect,
 ]
