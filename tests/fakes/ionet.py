@@ -21,20 +21,47 @@ __all__ = ["FakeIoNet", "default_hardware"]
 _VM = "/enterprise/v1/io-cloud/vmaas"
 _CAAS = "/enterprise/v1/io-cloud/caas"
 _VM_FIELDS = {
-    "ssh_keys", "resource_private_name", "node_pool_id", "duration_hours", "gpus_per_vm",
-    "hardware_id", "location_ids", "vms_qty", "github_ids", "vm_image_type", "network_services",
-}  # fmt: skip
+    "ssh_keys",
+    "resource_private_name",
+    "node_pool_id",
+    "duration_hours",
+    "gpus_per_vm",
+    "hardware_id",
+    "location_ids",
+    "vms_qty",
+    "github_ids",
+    "vm_image_type",
+    "network_services",
+}
 _LOCATION_IDS = {"US": 1, "CA": 2, "DE": 3, "AU": 4}
 
 
-def _hw(item_id: str, deploy_id: int | str, name: str, cards: int, price: float, vram: int,
-        location: str, **extra: Any) -> dict[str, Any]:  # fmt: skip
+def _hw(
+    item_id: str,
+    deploy_id: int | str,
+    name: str,
+    cards: int,
+    price: float,
+    vram: int,
+    location: str,
+    **extra: Any,
+) -> dict[str, Any]:
     row = {
-        "id": item_id, "deploy_id": deploy_id, "name": name, "num_cards": cards,
-        "supplier": "internal", "sold_out": False, "price": price, "vram_per_card": vram,
-        "interconnect": None, "nvlink": False, "storage": 1000, "vcpu": 39, "memory": 125,
+        "id": item_id,
+        "deploy_id": deploy_id,
+        "name": name,
+        "num_cards": cards,
+        "supplier": "internal",
+        "sold_out": False,
+        "price": price,
+        "vram_per_card": vram,
+        "interconnect": None,
+        "nvlink": False,
+        "storage": 1000,
+        "vcpu": 39,
+        "memory": 125,
         "location": location,
-    }  # fmt: skip
+    }
     row.update(extra)
     return row
 
@@ -152,28 +179,49 @@ class FakeIoNet:
         return json_response({"data": {"hardware": rows}})
 
     def _price(self, request: Request) -> Response:
-        names = ("location_ids", "hardware_id", "currency", "duration_hours", "gpus_per_vm",
-                 "replica_count")  # fmt: skip
+        names = (
+            "location_ids",
+            "hardware_id",
+            "currency",
+            "duration_hours",
+            "gpus_per_vm",
+            "replica_count",
+        )
         for name in names:
             if request.arg(name) is None:
                 return _invalid(["query", name], "Field required", "missing")
-        row = self._find(request.arg("hardware_id"), int(request.arg("gpus_per_vm") or 0),
-                         json.loads(request.arg("location_ids") or "[]"))  # fmt: skip
+        row = self._find(
+            request.arg("hardware_id"),
+            int(request.arg("gpus_per_vm") or 0),
+            json.loads(request.arg("location_ids") or "[]"),
+        )
         if row is None:
             return json_response({"detail": "Hardware not found"}, 404)
         hours = int(request.arg("duration_hours") or 1)
         total = round(row["price"] * hours, 6)
-        return json_response({"data": {
-            "replica_count": 1, "gpus_per_vm": row["num_cards"], "available_replica_count": [1],
-            "discount": 0.0, "ionet_fee": 0.0, "ionet_fee_percent": 0.0,
-            "currency_conversion_fee": 0.0, "currency_conversion_fee_percent": 0.0,
-            "total_cost_usdc": total,
-        }})  # fmt: skip
+        return json_response(
+            {
+                "data": {
+                    "replica_count": 1,
+                    "gpus_per_vm": row["num_cards"],
+                    "available_replica_count": [1],
+                    "discount": 0.0,
+                    "ionet_fee": 0.0,
+                    "ionet_fee_percent": 0.0,
+                    "currency_conversion_fee": 0.0,
+                    "currency_conversion_fee_percent": 0.0,
+                    "total_cost_usdc": total,
+                }
+            }
+        )
 
     def _find(self, deploy_id: Any, cards: int, locations: list[Any]) -> dict[str, Any] | None:
         for row in self.hardware:
-            if (str(row["deploy_id"]) == str(deploy_id) and row["num_cards"] == cards
-                    and row["location"] in [str(x) for x in locations]):  # fmt: skip
+            if (
+                str(row["deploy_id"]) == str(deploy_id)
+                and row["num_cards"] == cards
+                and row["location"] in [str(x) for x in locations]
+            ):
                 return row
         return None
 
@@ -190,7 +238,9 @@ class FakeIoNet:
             cards_field = "gpus_per_container"
             config = body.get("container_config")
             if not isinstance(config, dict) or not config.get("image_url"):
-                return _invalid(["body", "container_config", "image_url"], "Field required", "missing")
+                return _invalid(
+                    ["body", "container_config", "image_url"], "Field required", "missing"
+                )
         for name in ("resource_private_name", "duration_hours", cards_field, "hardware_id"):
             if name not in body:
                 return _invalid(["body", name], "Field required", "missing")
@@ -204,12 +254,17 @@ class FakeIoNet:
             return json_response({"detail": "Requested hardware is not available"}, 400)
         deployment_id = str(uuid.uuid4())
         self.deployments[deployment_id] = {
-            "kind": kind, "body": body, "row": row, "created": time.monotonic(),
-            "created_at": datetime.now(UTC).isoformat(), "destroyed": False,
-        }  # fmt: skip
+            "kind": kind,
+            "body": body,
+            "row": row,
+            "created": time.monotonic(),
+            "created_at": datetime.now(UTC).isoformat(),
+            "destroyed": False,
+        }
         if kind == "vm":
-            return json_response({"data": {"deployment_id": deployment_id,
-                                           "status": "deployment requested"}})  # fmt: skip
+            return json_response(
+                {"data": {"deployment_id": deployment_id, "status": "deployment requested"}}
+            )
         return json_response({"status": "success", "deployment_id": deployment_id})
 
     def _status(self, record: dict[str, Any]) -> str:
@@ -225,19 +280,33 @@ class FakeIoNet:
             return json_response({"detail": "Deployment not found"}, 404)
         row = record["row"]
         status = self._status(record)
-        brand, _, name = row["name"].partition(" ") if row["name"].startswith("GeForce") else (
-            "NVIDIA", "", row["name"])  # fmt: skip
+        brand, _, name = (
+            row["name"].partition(" ")
+            if row["name"].startswith("GeForce")
+            else ("NVIDIA", "", row["name"])
+        )
         data: dict[str, Any] = {
-            "id": deployment_id, "status": status, "created_at": record["created_at"],
+            "id": deployment_id,
+            "status": status,
+            "created_at": record["created_at"],
             "started_at": record["created_at"] if status == "running" else None,
-            "finished_at": None, "amount_paid": row["price"] * record["body"]["duration_hours"],
-            "completed_percent": 0.0, "total_gpus": row["num_cards"],
-            "hardware_name": name, "hardware_id": row["deploy_id"],
-            "locations": [{"id": _LOCATION_IDS.get(row["location"], 9), "iso2": row["location"],
-                           "name": row["location"]}],
-            "brand_name": brand, "compute_minutes_served": 0,
+            "finished_at": None,
+            "amount_paid": row["price"] * record["body"]["duration_hours"],
+            "completed_percent": 0.0,
+            "total_gpus": row["num_cards"],
+            "hardware_name": name,
+            "hardware_id": row["deploy_id"],
+            "locations": [
+                {
+                    "id": _LOCATION_IDS.get(row["location"], 9),
+                    "iso2": row["location"],
+                    "name": row["location"],
+                }
+            ],
+            "brand_name": brand,
+            "compute_minutes_served": 0,
             "compute_minutes_remaining": record["body"]["duration_hours"] * 60,
-        }  # fmt: skip
+        }
         if kind == "vm":
             data["gpus_per_vm"] = row["num_cards"]
         else:
@@ -245,10 +314,12 @@ class FakeIoNet:
             data["total_containers"] = 1
             config = record["body"]["container_config"]
             data["container_config"] = {
-                "entrypoint": config.get("entrypoint"), "env_variables": config.get("env_variables"),
-                "traffic_port": config.get("traffic_port"), "image_url": config["image_url"],
+                "entrypoint": config.get("entrypoint"),
+                "env_variables": config.get("env_variables"),
+                "traffic_port": config.get("traffic_port"),
+                "image_url": config["image_url"],
                 "secret_env_keys": [],
-            }  # fmt: skip
+            }
         return json_response({"data": data})
 
     def _vms(self, deployment_id: str) -> Response:
@@ -257,15 +328,27 @@ class FakeIoNet:
             return json_response({"detail": "Deployment not found"}, 404)
         services = {}
         for name, service in (record["body"].get("network_services") or {}).items():
-            services[name] = {**service, "public_port": 30000 + service["port"] % 1000,
-                              "public_ip": "198.51.100.4", "srv_record": ""}  # fmt: skip
-        workers = [{
-            "device_id": str(uuid.uuid5(uuid.NAMESPACE_URL, deployment_id)), "vm_id": "vm-1",
-            "hardware": record["row"]["name"], "brand_name": "NVIDIA",
-            "created_at": record["created_at"], "uptime_percent": 100.0,
-            "gpus_per_vm": record["row"]["num_cards"], "status": self._status(record),
-            "vm_events": [], "network_services": services, "ssh_access": "ssh ubuntu@198.51.100.4",
-        }]  # fmt: skip
+            services[name] = {
+                **service,
+                "public_port": 30000 + service["port"] % 1000,
+                "public_ip": "198.51.100.4",
+                "srv_record": "",
+            }
+        workers = [
+            {
+                "device_id": str(uuid.uuid5(uuid.NAMESPACE_URL, deployment_id)),
+                "vm_id": "vm-1",
+                "hardware": record["row"]["name"],
+                "brand_name": "NVIDIA",
+                "created_at": record["created_at"],
+                "uptime_percent": 100.0,
+                "gpus_per_vm": record["row"]["num_cards"],
+                "status": self._status(record),
+                "vm_events": [],
+                "network_services": services,
+                "ssh_access": "ssh ubuntu@198.51.100.4",
+            }
+        ]
         return json_response({"data": {"total": 1, "workers": workers}})
 
     def _list(self, request: Request, kind: str) -> Response:
@@ -273,16 +356,28 @@ class FakeIoNet:
         size = min(100, int(request.arg("page_size") or 10))
         rows = [(k, r) for k, r in self.deployments.items() if r["kind"] == kind]
         chunk = rows[page * size : (page + 1) * size]
-        return json_response({"data": {
-            "deployments": [{
-                "id": k, "status": self._status(r), "name": r["body"]["resource_private_name"],
-                "completed_percent": 0, "hardware_quantity": r["row"]["num_cards"],
-                "brand_name": "NVIDIA", "hardware_name": r["row"]["name"],
-                "compute_minutes_served": 0, "compute_minutes_remaining": 60,
-            } for k, r in chunk],
-            "total": len(rows),
-            "statuses": sorted({self._status(r) for _, r in rows}),
-        }})  # fmt: skip
+        return json_response(
+            {
+                "data": {
+                    "deployments": [
+                        {
+                            "id": k,
+                            "status": self._status(r),
+                            "name": r["body"]["resource_private_name"],
+                            "completed_percent": 0,
+                            "hardware_quantity": r["row"]["num_cards"],
+                            "brand_name": "NVIDIA",
+                            "hardware_name": r["row"]["name"],
+                            "compute_minutes_served": 0,
+                            "compute_minutes_remaining": 60,
+                        }
+                        for k, r in chunk
+                    ],
+                    "total": len(rows),
+                    "statuses": sorted({self._status(r) for _, r in rows}),
+                }
+            }
+        )
 
     def _destroy(self, deployment_id: str, kind: str) -> Response:
         record = self.deployments.get(deployment_id)
@@ -290,8 +385,9 @@ class FakeIoNet:
             return json_response({"detail": "Deployment not found"}, 404)
         record["destroyed"] = True
         self.destroyed.append(deployment_id)
-        return json_response({"data": {"deployment_id": deployment_id,
-                                       "status": "termination requested"}})  # fmt: skip
+        return json_response(
+            {"data": {"deployment_id": deployment_id, "status": "termination requested"}}
+        )
 
 
 def _invalid(loc: list[str], msg: str, kind: str = "value_error") -> Response:

@@ -44,8 +44,9 @@ _OPS = {
 _QUERY_META = {"order", "limit", "type", "allocated_storage", "disable_bundling"}
 
 
-def _offer(oid: int, gpu: str, n: int, ram_mb: int, dph: float, geo: str, rel: float,
-           **extra: Any) -> dict[str, Any]:  # fmt: skip
+def _offer(
+    oid: int, gpu: str, n: int, ram_mb: int, dph: float, geo: str, rel: float, **extra: Any
+) -> dict[str, Any]:
     row = {
         "id": oid,
         "ask_contract_id": oid,
@@ -87,8 +88,17 @@ def default_offers() -> list[dict[str, Any]]:
         _offer(105, "RTX 3090", 1, 24576, 0.21, "Bavaria, DE", 0.97),
         _offer(106, "RTX A6000", 1, 49140, 0.49, "Quebec, CA", 0.985),
         _offer(107, "RTX 3090", 1, 24576, 0.15, "Unknown, PL", 0.80),
-        _offer(108, "RTX 4090", 1, 24564, 0.35, "Texas, US", 0.99, verified=False,
-               verification="unverified"),  # fmt: skip
+        _offer(
+            108,
+            "RTX 4090",
+            1,
+            24564,
+            0.35,
+            "Texas, US",
+            0.99,
+            verified=False,
+            verification="unverified",
+        ),
     ]
 
 
@@ -223,8 +233,12 @@ class FakeVastAi:
             )
         offer["rented"] = True
         iid = next(self._ids)
-        self.instances[iid] = {"offer": offer, "body": body, "created": time.monotonic(),
-                               "start_date": time.time()}  # fmt: skip
+        self.instances[iid] = {
+            "offer": offer,
+            "body": body,
+            "created": time.monotonic(),
+            "start_date": time.time(),
+        }
         return json_response({"success": True, "new_contract": iid})
 
     def _row(self, iid: int) -> dict[str, Any]:
@@ -251,7 +265,9 @@ class FakeVastAi:
             for key in body.get("env", {}):
                 if key.startswith("-p "):
                     port = key.split()[1].split(":")[0]
-                    ports[f"{port}/tcp"] = [{"HostIp": "0.0.0.0", "HostPort": str(40000 + int(port) % 1000)}]
+                    ports[f"{port}/tcp"] = [
+                        {"HostIp": "0.0.0.0", "HostPort": str(40000 + int(port) % 1000)}
+                    ]
         env = {k: v for k, v in body.get("env", {}).items() if not k.startswith("-p ")}
         return {
             "id": iid,
@@ -292,11 +308,13 @@ class FakeVastAi:
         token = None
         if len(ids) > limit:
             token = base64.urlsafe_b64encode(str(page[-1]).encode()).decode()
-        return json_response({
-            "instances": [self._row(i) for i in page],
-            "next_token": token,
-            "total_instances": len(self.instances),
-        })  # fmt: skip
+        return json_response(
+            {
+                "instances": [self._row(i) for i in page],
+                "next_token": token,
+                "total_instances": len(self.instances),
+            }
+        )
 
     def _show(self, request: Request) -> Response:
         iid = request.params["id"]
@@ -314,7 +332,11 @@ class FakeVastAi:
         record = self.instances.pop(int(iid), None)
         if record is None:
             return json_response(
-                {"success": False, "error": "no_such_instance", "msg": f"Instance {iid} not found."},
+                {
+                    "success": False,
+                    "error": "no_such_instance",
+                    "msg": f"Instance {iid} not found.",
+                },
                 404,
             )
         record["offer"]["rented"] = False

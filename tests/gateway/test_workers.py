@@ -46,8 +46,10 @@ def _kinds(events: list[WorkerEvent]) -> list[str]:
 async def test_token_is_one_time_and_bound_to_owner(registry: WorkerRegistry) -> None:
     token = await registry.issue_token("user-1", instance_id="local-abc")
     info, answer = await registry.register(_register(token))
-    assert info.owner_id == "user-1" and info.instance_id == "local-abc"
-    assert answer.worker_id == info.worker_id and answer.heartbeat_interval_s == 2.0
+    assert info.owner_id == "user-1"
+    assert info.instance_id == "local-abc"
+    assert answer.worker_id == info.worker_id
+    assert answer.heartbeat_interval_s == 2.0
     assert answer.missed_heartbeats_allowed == 3
     with pytest.raises(RegistrationError) as reused:
         await registry.register(_register(token))
@@ -124,7 +126,8 @@ async def test_disconnect_resume_and_grace(registry: WorkerRegistry, clock: Cloc
     resumed, _ = await registry.register(
         _register(worker_id=info.worker_id, resume_token=answer.resume_token)
     )
-    assert resumed.worker_id == info.worker_id and resumed.connected
+    assert resumed.worker_id == info.worker_id
+    assert resumed.connected
     assert _kinds(events)[-1] == "healthy"
 
     registry.disconnect(info.worker_id)
@@ -136,9 +139,7 @@ async def test_disconnect_resume_and_grace(registry: WorkerRegistry, clock: Cloc
 
 async def test_listing_per_owner_and_model_and_deregister(registry: WorkerRegistry) -> None:
     a, _ = await registry.register(_register(await registry.issue_token("alice")))
-    b, _ = await registry.register(
-        _register(await registry.issue_token("bob"), models=["mistral"])
-    )
+    b, _ = await registry.register(_register(await registry.issue_token("bob"), models=["mistral"]))
     assert [w.worker_id for w in registry.workers(owner_id="alice")] == [a.worker_id]
     assert [w.worker_id for w in registry.workers(model="mistral")] == [b.worker_id]
     assert registry.workers(owner_id="alice", model="mistral") == []
@@ -163,7 +164,8 @@ async def test_tokens_in_the_key_value_store() -> None:
     acceptor = WorkerRegistry(kv=kv)  # another proxy process sharing the store
     token = await issuer.issue_token("carol", instance_id="vast-1")
     info, _ = await acceptor.register(_register(token))
-    assert info.owner_id == "carol" and info.instance_id == "vast-1"
+    assert info.owner_id == "carol"
+    assert info.instance_id == "vast-1"
     with pytest.raises(RegistrationError):
         await issuer.register(_register(token))
     await kv.close()

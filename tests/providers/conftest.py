@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from tests.fakes.ionet import FakeIoNet
+from tests.fakes.vastai import FakeVastAi
 
 from gpuproxy.providers._http import RetryPolicy
 from gpuproxy.providers.ionet import IoNetProvider
 from gpuproxy.providers.vastai import VastAiProvider
-from tests.fakes.ionet import FakeIoNet
-from tests.fakes.vastai import FakeVastAi
 
 FAST_RETRY = RetryPolicy(attempts=4, base_s=0.01, max_s=0.05)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from tests.fakes.ionet import FakeIoNet
 
 from gpuproxy.providers._http import RetryPolicy
 from gpuproxy.providers.errors import (
@@ -17,7 +18,6 @@ from gpuproxy.providers.errors import (
 )
 from gpuproxy.providers.ionet import IoNetProvider, parse_offer_id
 from gpuproxy.providers.params import OfferFilters, RentConfig
-from tests.fakes.ionet import FakeIoNet
 
 
 async def test_offers_are_normalised_per_gpu_and_per_instance(
@@ -27,10 +27,13 @@ async def test_offers_are_normalised_per_gpu_and_per_instance(
     by_id = {o.id: o for o in offers}
     assert "9~1~DE" not in by_id  # sold out
     pair = by_id["12~2~US"]
-    assert pair.num_gpus == 2 and pair.vram_gb == 24
-    assert pair.price_per_hour == 600_000 and pair.price_per_gpu_hour == 300_000
+    assert pair.num_gpus == 2
+    assert pair.vram_gb == 24
+    assert pair.price_per_hour == 600_000
+    assert pair.price_per_gpu_hour == 300_000
     b200 = by_id["B200_sxm6x8~8~AU"]
-    assert b200.price_per_hour == 39_920_000 and b200.price_per_gpu_hour == 4_990_000
+    assert b200.price_per_hour == 39_920_000
+    assert b200.price_per_gpu_hour == 4_990_000
     assert b200.metadata["supplier"] == "external"
     assert [o.price_per_hour for o in offers] == sorted(o.price_per_hour for o in offers)
     request = fake_ionet.requests[-1]
@@ -44,25 +47,31 @@ async def test_filters_are_sent_and_applied(ionet: IoNetProvider, fake_ionet: Fa
     )
     assert [o.id for o in offers] == ["12~1~US"]
     request = fake_ionet.requests[-1]
-    assert request.arg("gpu") == "4090" and request.arg("gpu_memory_min") == "24"
+    assert request.arg("gpu") == "4090"
+    assert request.arg("gpu_memory_min") == "24"
     assert [o.id for o in await ionet.list_offers(OfferFilters(location="ca"))] == ["7~1~CA"]
 
 
 async def test_vm_deploy_show_list_destroy(ionet: IoNetProvider, fake_ionet: FakeIoNet) -> None:
     created = await ionet.create("12~2~US", RentConfig(ports=[8000], duration_hours=3))
-    assert created.status == "starting" and created.price_per_hour == 600_000
+    assert created.status == "starting"
+    assert created.price_per_hour == 600_000
     deploy = next(r for r in fake_ionet.requests if r.method == "POST")
     assert deploy.path == "/enterprise/v1/io-cloud/vmaas/deploy"
     body = deploy.json()
-    assert body["hardware_id"] == 12 and body["gpus_per_vm"] == 2
-    assert body["location_ids"] == ["US"] and body["duration_hours"] == 3
+    assert body["hardware_id"] == 12
+    assert body["gpus_per_vm"] == 2
+    assert body["location_ids"] == ["US"]
+    assert body["duration_hours"] == 3
     assert body["network_services"]["port-8000"]["port"] == 8000
 
     running = await ionet.wait_running(created.id, timeout_s=5)
     assert running.status == "running"
     assert running.endpoint == "http://198.51.100.4:30000"
-    assert running.price_per_hour == 600_000 and running.price_per_gpu_hour == 300_000
-    assert running.location == "US" and running.num_gpus == 2
+    assert running.price_per_hour == 600_000
+    assert running.price_per_gpu_hour == 300_000
+    assert running.location == "US"
+    assert running.num_gpus == 2
 
     listed = await ionet.list_instances()
     assert [i.id for i in listed] == [created.id]
@@ -91,7 +100,8 @@ async def test_image_deploys_a_container(ionet: IoNetProvider, fake_ionet: FakeI
     assert container["env_variables"]["GPUPROXY_WORKER_TOKEN"] == "t" * 24
     assert container["env_variables"]["GPUPROXY_MODELS"] == "m"
     shown = await ionet.wait_running(created.id, timeout_s=5)
-    assert shown.metadata["kind"] == "container" and shown.price_per_hour == 1_190_000
+    assert shown.metadata["kind"] == "container"
+    assert shown.price_per_hour == 1_190_000
     await ionet.destroy(created.id)
     assert fake_ionet.deployments[created.id]["destroyed"]
 
@@ -107,7 +117,8 @@ async def test_price_quote(ionet: IoNetProvider, fake_ionet: FakeIoNet) -> None:
     assert await ionet.price("12~2~US", duration_hours=5) == 3_000_000
     request = fake_ionet.requests[-1]
     assert json.loads(request.arg("location_ids") or "") == ["US"]
-    assert request.arg("currency") == "usdc" and request.arg("replica_count") == "1"
+    assert request.arg("currency") == "usdc"
+    assert request.arg("replica_count") == "1"
 
 
 async def test_errors_and_bad_input(ionet: IoNetProvider, fake_ionet: FakeIoNet) -> None:
@@ -140,8 +151,13 @@ async def _expect_bad(ionet: IoNetProvider, fake: FakeIoNet) -> str:
         await api.request(
             "POST",
             "/enterprise/v1/io-cloud/vmaas/deploy",
-            json={"resource_private_name": "x", "duration_hours": 0, "gpus_per_vm": 1,
-                  "hardware_id": 77, "location_ids": ["US"]},  # fmt: skip
+            json={
+                "resource_private_name": "x",
+                "duration_hours": 0,
+                "gpus_per_vm": 1,
+                "hardware_id": 77,
+                "location_ids": ["US"],
+            },
         )
     return str(err.value)
 

@@ -56,7 +56,8 @@ async def test_rent_two_workers_answer_then_destroy(fleet: LocalFleetProvider) -
             model="llama-sim", messages=[{"role": "user", "content": "hello GPU"}], max_tokens=8
         )
         assert reply.choices[0].message.content
-        assert reply.usage is not None and reply.usage.completion_tokens <= 8
+        assert reply.usage is not None
+        assert reply.usage.completion_tokens <= 8
         models = await client.models.list()
         assert [m.id for m in models.data] == ["llama-sim"]
         await client.close()
@@ -91,5 +92,6 @@ async def test_dead_worker_shows_as_failed(fleet: LocalFleetProvider) -> None:
     rental = fleet._rentals[instance.id]
     rental.worker.process.wait(5)
     shown = await fleet.get(instance.id)
-    assert shown.status == "failed" and shown.endpoint is None
+    assert shown.status == "failed"
+    assert shown.endpoint is None
     await fleet.destroy(instance.id)

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from tests.fakes.vastai import FakeVastAi
 
 from gpuproxy.config import Settings
 from gpuproxy.providers import InvalidRequest, OfferFilters, RentConfig, parse_rent_config
@@ -14,7 +15,6 @@ from gpuproxy.providers.errors import ProviderUnavailable
 from gpuproxy.providers.params import OfferFilters as Filters
 from gpuproxy.providers.records import Instance, Offer
 from gpuproxy.providers.registry import ProviderRegistry, build_providers
-from tests.fakes.vastai import FakeVastAi
 
 
 class _Stub(Provider):
@@ -28,8 +28,17 @@ class _Stub(Provider):
             await asyncio.sleep(5)
         if self.behaviour == "fail":
             raise ProviderUnavailable(self.name, "HTTP 503: down")
-        return [Offer(id="1", provider=self.name, gpu_model="X", num_gpus=1, vram_gb=8,
-                      price_per_hour=5, price_per_gpu_hour=5)]  # fmt: skip
+        return [
+            Offer(
+                id="1",
+                provider=self.name,
+                gpu_model="X",
+                num_gpus=1,
+                vram_gb=8,
+                price_per_hour=5,
+                price_per_gpu_hour=5,
+            )
+        ]
 
     async def _create(self, offer_id: str, config: RentConfig) -> Instance:
         raise NotImplementedError
@@ -51,7 +60,8 @@ async def test_search_gives_partial_results_and_errors() -> None:
     result = await registry.search(OfferFilters(), timeout_s=0.2)
     assert [o.provider for o in result.offers] == ["ok"]
     assert set(result.errors) == {"down", "slow"}
-    assert "503" in result.errors["down"] and "timed out" in result.errors["slow"]
+    assert "503" in result.errors["down"]
+    assert "timed out" in result.errors["slow"]
     with pytest.raises(InvalidRequest) as err:
         registry.resolve("nope")
     assert err.value.field == "provider"
@@ -60,9 +70,12 @@ async def test_search_gives_partial_results_and_errors() -> None:
 async def test_build_from_settings(tmp_path: Path) -> None:
     async with FakeVastAi() as fake:
         settings = Settings(
-            data_dir=tmp_path, vastai_api_key=fake.api_key, vastai_url=fake.base_url,
-            ionet_api_key="", local_fleet_enabled=True,
-        )  # fmt: skip
+            data_dir=tmp_path,
+            vastai_api_key=fake.api_key,
+            vastai_url=fake.base_url,
+            ionet_api_key="",
+            local_fleet_enabled=True,
+        )
         registry = build_providers(settings)
         assert sorted(registry) == ["local", "vast.ai"]
         assert registry.resolve("vastai") is registry["vast.ai"]
@@ -80,7 +93,8 @@ def test_filters_from_query_name_the_bad_field() -> None:
     filters = OfferFilters.from_query(
         {"min_vram": "24", "max_price": "1.50", "gpu_model": " 4090 ", "provider": "all"}
     )
-    assert filters.min_vram_gb == 24 and filters.max_price_per_hour == 1_500_000
+    assert filters.min_vram_gb == 24
+    assert filters.max_price_per_hour == 1_500_000
     assert filters.gpu_model == "4090"
     for query, field in (
         ({"min_vram": "lots"}, "min_vram"),
@@ -97,9 +111,17 @@ def test_filters_from_query_name_the_bad_field() -> None:
 
 
 def test_rent_config_validation() -> None:
-    config = parse_rent_config({"image": "ubuntu:22.04", "env": {"A": "1"}, "ports": [8000],
-                                "disk": 20, "bid_price": "0.25"})  # fmt: skip
-    assert config.disk_gb == 20 and config.bid_price_per_hour == 250_000
+    config = parse_rent_config(
+        {
+            "image": "ubuntu:22.04",
+            "env": {"A": "1"},
+            "ports": [8000],
+            "disk": 20,
+            "bid_price": "0.25",
+        }
+    )
+    assert config.disk_gb == 20
+    assert config.bid_price_per_hour == 250_000
     assert parse_rent_config({"worker_token": "x" * 30}).worker_token is None  # gateway-only
     for body, field in (
         ({"ports": [0]}, "ports"),
@@ -114,5 +136,9 @@ def test_rent_config_validation() -> None:
             parse_rent_config(body)
         assert err.value.field == field, body
     env = RentConfig(env={"A": "1"}, worker_token="t" * 20, proxy_url="https://p", models=["m"])
-    assert env.worker_env() == {"A": "1", "GPUPROXY_WORKER_TOKEN": "t" * 20,
-                                "GPUPROXY_PROXY_URL": "https://p", "GPUPROXY_MODELS": "m"}  # fmt: skip
+    assert env.worker_env() == {
+        "A": "1",
+        "GPUPROXY_WORKER_TOKEN": "t" * 20,
+        "GPUPROXY_PROXY_URL": "https://p",
+        "GPUPROXY_MODELS": "m",
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from tests.fakes.vastai import FakeVastAi
 
 from gpuproxy.providers._http import RetryPolicy
 from gpuproxy.providers.errors import (
@@ -14,7 +15,6 @@ from gpuproxy.providers.errors import (
 )
 from gpuproxy.providers.params import OfferFilters, RentConfig
 from gpuproxy.providers.vastai import VastAiProvider, build_search_query
-from tests.fakes.vastai import FakeVastAi
 
 FAST_RETRY = RetryPolicy(attempts=4, base_s=0.01, max_s=0.05)
 
@@ -37,7 +37,8 @@ def test_search_query_translates_filters_into_vast_units() -> None:
     assert query["num_gpus"] == {"gte": 1, "lte": 2}
     assert query["geolocation"] == {"in": ["US"]}
     assert query["reliability"] == {"gte": 0.99}  # the stricter of floor and filter
-    assert query["verified"] == {"eq": True} and query["rented"] == {"eq": False}
+    assert query["verified"] == {"eq": True}
+    assert query["rented"] == {"eq": False}
     assert query["rentable"] == {"eq": True}
     assert query["order"] == [["dph_total", "asc"]]
     assert query["type"] == "on-demand"
@@ -53,7 +54,8 @@ async def test_list_offers_filters_and_normalises(vast: VastAiProvider) -> None:
     assert first.gpu_model == "RTX 4090"
     assert first.vram_gb == 24  # 24564 MB
     assert first.price_per_hour == 401_333  # 0.401333 $/h in micro-dollars
-    assert offers[1].price_per_hour == 780_000 and offers[1].price_per_gpu_hour == 390_000
+    assert offers[1].price_per_hour == 780_000
+    assert offers[1].price_per_gpu_hour == 390_000
     assert first.reliability == pytest.approx(0.995)
     assert first.inet_down_mbps == pytest.approx(850.5)
     assert first.cuda_version == "12.4"
@@ -96,8 +98,11 @@ async def test_rent_show_list_destroy(vast: VastAiProvider, fake_vast: FakeVastA
     put = next(r for r in fake_vast.requests if r.method == "PUT")
     assert put.path == "/api/v0/asks/101/"
     body = put.json()
-    assert body["client_id"] == "me" and body["image"] == "vllm/vllm-openai:latest"
-    assert body["disk"] == 40 and body["label"] == "t1" and body["runtype"] == "ssh_direct"
+    assert body["client_id"] == "me"
+    assert body["image"] == "vllm/vllm-openai:latest"
+    assert body["disk"] == 40
+    assert body["label"] == "t1"
+    assert body["runtype"] == "ssh_direct"
     assert body["env"]["-p 8000:8000"] == "1"
     assert body["env"]["GPUPROXY_WORKER_TOKEN"] == config.worker_token
     assert body["onstart"] == config.onstart
@@ -105,9 +110,11 @@ async def test_rent_show_list_destroy(vast: VastAiProvider, fake_vast: FakeVastA
     running = await vast.wait_running(created.id, timeout_s=5)
     assert running.status == "running"
     assert running.endpoint == "http://203.0.113.7:40000"
-    assert running.price_per_hour == 401_333 and running.gpu_model == "RTX 4090"
+    assert running.price_per_hour == 401_333
+    assert running.gpu_model == "RTX 4090"
     show = [r for r in fake_vast.requests if r.path == f"/api/v0/instances/{created.id}/"]
-    assert show and show[-1].arg("owner") == "me"
+    assert show
+    assert show[-1].arg("owner") == "me"
 
     listed = await vast.list_instances()
     assert [i.id for i in listed] == [created.id]
@@ -132,7 +139,8 @@ async def test_list_instances_follows_next_token(
     assert [i.id for i in listed] == ids  # 60 instances over 3 pages of 25
     pages = [r for r in fake_vast.requests if r.path == "/api/v1/instances/"]
     assert len(pages) == 3
-    assert pages[0].arg("after_token") is None and pages[1].arg("after_token")
+    assert pages[0].arg("after_token") is None
+    assert pages[1].arg("after_token")
     assert pages[0].arg("limit") == "25"
 
 

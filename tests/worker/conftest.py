@@ -15,8 +15,9 @@ SpawnWorker = Callable[..., Awaitable[WorkerProcess]]
 async def spawn_worker() -> AsyncIterator[SpawnWorker]:
     started: list[WorkerProcess] = []
 
-    async def spawn(*args: str, env: dict[str, str] | None = None,
-                    wait: bool = True) -> WorkerProcess:  # fmt: skip
+    async def spawn(
+        *args: str, env: dict[str, str] | None = None, wait: bool = True
+    ) -> WorkerProcess:
         worker = WorkerProcess.spawn(list(args), env=env)
         started.append(worker)
         if wait:

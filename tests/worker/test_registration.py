@@ -51,8 +51,9 @@ async def proxy() -> AsyncIterator[Proxy]:
     app = Litestar(route_handlers=[workers_connect])
     app.state["worker_registry"] = registry
     port = _free_port()
-    server = Server(app, address="127.0.0.1", port=port, interface=Interfaces.ASGI,
-                    log_enabled=False)  # fmt: skip
+    server = Server(
+        app, address="127.0.0.1", port=port, interface=Interfaces.ASGI, log_enabled=False
+    )
     serving = asyncio.create_task(server.serve())
     for _ in range(200):
         try:
@@ -72,20 +73,34 @@ async def test_register_heartbeat_loss_and_recovery(
 ) -> None:
     token = await proxy.registry.issue_token("user-7", instance_id="local-1")
     worker = await spawn_worker(
-        "--model", "sim", "--proxy-url", proxy.url, "--heartbeat-interval", "0.1",
-        "--gpu-name", "A100 80GB", "--gpu-memory-mb", "81920",
+        "--model",
+        "sim",
+        "--proxy-url",
+        proxy.url,
+        "--heartbeat-interval",
+        "0.1",
+        "--gpu-name",
+        "A100 80GB",
+        "--gpu-memory-mb",
+        "81920",
         env={"GPUPROXY_WORKER_TOKEN": token},
-    )  # fmt: skip
+    )
     registered = await proxy.wait_for("registered")
     info = registered.worker
-    assert info.owner_id == "user-7" and info.instance_id == "local-1"
-    assert info.address == worker.endpoint and info.models == ["sim"]
-    assert info.gpus[0].name == "A100 80GB" and info.heartbeat_interval_s == 0.1
+    assert info.owner_id == "user-7"
+    assert info.instance_id == "local-1"
+    assert info.address == worker.endpoint
+    assert info.models == ["sim"]
+    assert info.gpus[0].name == "A100 80GB"
+    assert info.heartbeat_interval_s == 0.1
 
     await asyncio.sleep(0.5)
     current = proxy.registry.get(info.worker_id)
-    assert current is not None and current.healthy and current.heartbeats >= 3
-    assert current.metrics and current.metrics[0].memory_total_mb == 81920
+    assert current is not None
+    assert current.healthy
+    assert current.heartbeats >= 3
+    assert current.metrics
+    assert current.metrics[0].memory_total_mb == 81920
 
     os.kill(worker.pid, signal.SIGSTOP)  # heartbeats stop; the connection stays open
     try:
@@ -118,15 +133,26 @@ async def test_protocol_errors_are_refused(proxy: Proxy) -> None:
     async with connect(url) as ws:
         await ws.send(json.dumps({"type": "heartbeat", "seq": 1}))
         answer = json.loads(await ws.recv())
-        assert answer == {"type": "error", "code": "protocol_error",
-                          "message": "the first frame must be register"}  # fmt: skip
+        assert answer == {
+            "type": "error",
+            "code": "protocol_error",
+            "message": "the first frame must be register",
+        }
     async with connect(url) as ws:
         await ws.send("not json")
         assert json.loads(await ws.recv())["code"] == "protocol_error"
     token = await proxy.registry.issue_token("u")
     async with connect(url) as ws:
-        await ws.send(json.dumps({"type": "register", "token": token,
-                                  "address": "http://127.0.0.1:1", "heartbeat_interval_s": 1}))  # fmt: skip
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "register",
+                    "token": token,
+                    "address": "http://127.0.0.1:1",
+                    "heartbeat_interval_s": 1,
+                }
+            )
+        )
         answer = json.loads(await ws.recv())
         assert answer["type"] == "registered"
         await ws.send(json.dumps({"type": "heartbeat", "seq": 5, "in_flight": 2}))

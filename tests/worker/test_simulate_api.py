@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Awaitable, Callable
 import struct
 import time
+from collections.abc import Awaitable, Callable
 
 import httpx
 import openai
@@ -29,21 +29,30 @@ async def test_chat_is_deterministic_with_usage(spawn_worker: SpawnWorker) -> No
     two = await client.chat.completions.create(model="sim-a", messages=messages, seed=7)  # type: ignore[arg-type]
     other = await client.chat.completions.create(model="sim-b", messages=messages, seed=7)  # type: ignore[arg-type]
     text = one.choices[0].message.content or ""
-    assert text and text == two.choices[0].message.content
+    assert text
+    assert text == two.choices[0].message.content
     assert text != other.choices[0].message.content
-    assert one.choices[0].finish_reason == "stop" and text.endswith(".")
+    assert one.choices[0].finish_reason == "stop"
+    assert text.endswith(".")
     assert one.usage is not None
     assert one.usage.completion_tokens == len(text.split())
     assert one.usage.prompt_tokens == (2 + 3) + (2 + 3) + 3
     assert one.usage.total_tokens == one.usage.prompt_tokens + one.usage.completion_tokens
 
-    capped = await client.chat.completions.create(model="sim-a", messages=messages, max_tokens=3, n=2)  # type: ignore[arg-type]
+    capped = await client.chat.completions.create(
+        model="sim-a", messages=messages, max_tokens=3, n=2
+    )  # type: ignore[arg-type]
     assert [c.finish_reason for c in capped.choices] == ["length", "length"]
-    assert capped.usage is not None and capped.usage.completion_tokens == 6
+    assert capped.usage is not None
+    assert capped.usage.completion_tokens == 6
     exact = await client.chat.completions.create(
-        model="sim-a", messages=messages, max_tokens=50, extra_body={"ignore_eos": True}  # type: ignore[arg-type]
+        model="sim-a",
+        messages=messages,
+        max_tokens=50,
+        extra_body={"ignore_eos": True},  # type: ignore[arg-type]
     )
-    assert exact.usage is not None and exact.usage.completion_tokens == 50
+    assert exact.usage is not None
+    assert exact.usage.completion_tokens == 50
     await client.close()
 
 
@@ -53,7 +62,10 @@ async def test_streaming_matches_and_reports_usage(spawn_worker: SpawnWorker) ->
     messages = [{"role": "user", "content": "stream please"}]
     full = await client.chat.completions.create(model="sim", messages=messages, max_tokens=12)  # type: ignore[arg-type]
     stream = await client.chat.completions.create(
-        model="sim", messages=messages, max_tokens=12, stream=True,  # type: ignore[arg-type]
+        model="sim",
+        messages=messages,
+        max_tokens=12,
+        stream=True,  # type: ignore[arg-type]
         stream_options={"include_usage": True},
     )
     pieces, usage, finish = [], None, None
@@ -65,14 +77,16 @@ async def test_streaming_matches_and_reports_usage(spawn_worker: SpawnWorker) ->
             finish = choice.finish_reason or finish
     assert "".join(pieces) == full.choices[0].message.content
     assert finish == full.choices[0].finish_reason
-    assert usage is not None and full.usage is not None
+    assert usage is not None
+    assert full.usage is not None
     assert usage.completion_tokens == full.usage.completion_tokens
 
     async with httpx.AsyncClient() as raw:
         body = {"model": "sim", "messages": messages, "max_tokens": 2, "stream": True}
         text = (await raw.post(f"{worker.endpoint}/v1/chat/completions", json=body)).text
     events = [line for line in text.split("\n\n") if line]
-    assert events[-1] == "data: [DONE]" and '"usage"' not in text  # usage only on request
+    assert events[-1] == "data: [DONE]"
+    assert '"usage"' not in text
     await client.close()
 
 
@@ -80,10 +94,15 @@ async def test_text_completions(spawn_worker: SpawnWorker) -> None:
     worker = await spawn_worker("--model", "sim")
     client = _client(worker.endpoint)
     done = await client.completions.create(model="sim", prompt="Once upon a time", max_tokens=5)
-    assert done.object == "text_completion" and done.usage is not None
-    assert done.usage.prompt_tokens == 4 and done.usage.completion_tokens == 5
+    assert done.object == "text_completion"
+    assert done.usage is not None
+    assert done.usage.prompt_tokens == 4
+    assert done.usage.completion_tokens == 5
     stream = await client.completions.create(
-        model="sim", prompt="Once upon a time", max_tokens=5, stream=True,
+        model="sim",
+        prompt="Once upon a time",
+        max_tokens=5,
+        stream=True,
         stream_options={"include_usage": True},
     )
     text = ""
@@ -97,16 +116,21 @@ async def test_embeddings_float_and_base64(spawn_worker: SpawnWorker) -> None:
     worker = await spawn_worker("--model", "embed", "--embedding-dim", "16")
     client = _client(worker.endpoint)
     result = await client.embeddings.create(model="embed", input=["alpha", "beta gamma"])
-    assert [d.index for d in result.data] == [0, 1] and len(result.data[0].embedding) == 16
+    assert [d.index for d in result.data] == [0, 1]
+    assert len(result.data[0].embedding) == 16
     assert result.usage.prompt_tokens == 3
     assert abs(sum(v * v for v in result.data[0].embedding) - 1.0) < 1e-5
     async with httpx.AsyncClient() as raw:
         url = f"{worker.endpoint}/v1/embeddings"
         floats = (await raw.post(url, json={"model": "embed", "input": "alpha"})).json()
-        encoded = (await raw.post(url, json={"model": "embed", "input": "alpha",
-                                             "encoding_format": "base64"})).json()  # fmt: skip
-        shorter = (await raw.post(url, json={"model": "embed", "input": "alpha",
-                                             "dimensions": 4})).json()  # fmt: skip
+        encoded = (
+            await raw.post(
+                url, json={"model": "embed", "input": "alpha", "encoding_format": "base64"}
+            )
+        ).json()
+        shorter = (
+            await raw.post(url, json={"model": "embed", "input": "alpha", "dimensions": 4})
+        ).json()
     vector = floats["data"][0]["embedding"]
     decoded = struct.unpack("<16f", base64.b64decode(encoded["data"][0]["embedding"]))
     assert vector == pytest.approx(list(decoded), abs=1e-6)
@@ -119,7 +143,9 @@ async def test_errors_in_openai_shape(spawn_worker: SpawnWorker) -> None:
     worker = await spawn_worker("--model", "sim")
     client = _client(worker.endpoint)
     with pytest.raises(openai.NotFoundError) as missing:
-        await client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
+        await client.chat.completions.create(
+            model="nope", messages=[{"role": "user", "content": "x"}]
+        )
     assert missing.value.code == "model_not_found"
     with pytest.raises(openai.BadRequestError) as bad:
         await client.chat.completions.create(
@@ -130,11 +156,13 @@ async def test_errors_in_openai_shape(spawn_worker: SpawnWorker) -> None:
         await client.chat.completions.create(model="sim", messages=[])
     async with httpx.AsyncClient() as raw:
         junk = await raw.post(f"{worker.endpoint}/v1/chat/completions", content=b"{not json")
-        assert junk.status_code == 400 and junk.json()["error"]["code"] == "invalid_json"
+        assert junk.status_code == 400
+        assert junk.json()["error"]["code"] == "invalid_json"
         assert (await raw.get(f"{worker.endpoint}/v1/chat/completions")).status_code == 405
         assert (await raw.get(f"{worker.endpoint}/nowhere")).status_code == 404
         health = (await raw.get(f"{worker.endpoint}/health")).json()
-    assert health["status"] == "ok" and health["models"] == ["sim"]
+    assert health["status"] == "ok"
+    assert health["models"] == ["sim"]
     assert health["gpus"][0]["simulated"] is True
     await client.close()
 
@@ -144,8 +172,11 @@ async def test_token_rate_paces_the_stream(spawn_worker: SpawnWorker) -> None:
     client = _client(worker.endpoint)
     started = time.monotonic()
     stream = await client.chat.completions.create(
-        model="sim", messages=[{"role": "user", "content": "pace"}], max_tokens=10,
-        stream=True, extra_body={"ignore_eos": True},
+        model="sim",
+        messages=[{"role": "user", "content": "pace"}],
+        max_tokens=10,
+        stream=True,
+        extra_body={"ignore_eos": True},
     )
     arrivals = []
     async for chunk in stream:
@@ -166,7 +197,10 @@ async def test_openai_backend_fronts_an_upstream(spawn_worker: SpawnWorker) -> N
     b = await proxied.chat.completions.create(model="sim", messages=messages, seed=1)  # type: ignore[arg-type]
     assert a.choices[0].message.content == b.choices[0].message.content
     stream = await proxied.chat.completions.create(
-        model="sim", messages=messages, seed=1, stream=True  # type: ignore[arg-type]
+        model="sim",
+        messages=messages,
+        seed=1,
+        stream=True,  # type: ignore[arg-type]
     )
     text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
     assert text == a.choices[0].message.content

@@ -53,7 +53,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 WorkerEventKind = Literal["registered", "healthy", "unhealthy", "removed"]
-_TOKEN_PREFIX = "gpuproxy:worker-token:"
+_TOKEN_PREFIX = "gpuproxy:worker-token:"  # noqa: S105 - a key prefix, not a secret
 
 
 class RegistrationError(Exception):

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -47,13 +48,24 @@ class WorkerProcess:
         return self.process.poll() is None
 
     @classmethod
-    def spawn(cls, args: list[str], *, env: dict[str, str] | None = None,
-              log_path: Path | None = None) -> WorkerProcess:  # fmt: skip
+    def spawn(
+        cls, args: list[str], *, env: dict[str, str] | None = None, log_path: Path | None = None
+    ) -> WorkerProcess:
         """Start `python -m gpuproxy.worker --host 127.0.0.1 --port <free> ARGS`."""
         port = free_port()
-        command = [sys.executable, "-m", "gpuproxy.worker", "--host", "127.0.0.1",
-                   "--port", str(port), "--exit-with-parent", str(os.getpid()), *args]  # fmt: skip
-        output = subprocess.DEVNULL
+        command = [
+            sys.executable,
+            "-m",
+            "gpuproxy.worker",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--exit-with-parent",
+            str(os.getpid()),
+            *args,
+        ]
+        output: int | IO[bytes] = subprocess.DEVNULL
         if log_path is not None:
             log_path.parent.mkdir(parents=True, exist_ok=True)
             output = open(log_path, "ab")  # noqa: SIM115 - handed to the child
@@ -92,9 +104,8 @@ class WorkerProcess:
         """SIGTERM the worker's process group, then SIGKILL after `grace_s`; reap it."""
         if self.process.poll() is None:
             self._signal(signal.SIGTERM)
-            deadline = time.monotonic() + grace_s
-            while self.process.poll() is None and time.monotonic() < deadline:
-                await asyncio.sleep(0.02)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                await asyncio.to_thread(self.process.wait, grace_s)
         # Kill the whole group even when the leader exited: it may have left children.
         self._signal(signal.SIGKILL)
         if self.process.poll() is None:

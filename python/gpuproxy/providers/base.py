@@ -85,7 +85,7 @@ class Provider(abc.ABC):
         """Destroy an instance; raises ProviderNotFound when it does not exist."""
         await self._timed(self._destroy(instance_id), self.timeouts.destroy, "destroy")
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - an optional hook, a no-op by default
         """Release connections and (for the local fleet) stop what this provider started."""
 
     # ---- failed-start handling -------------------------------------------------------

@@ -132,8 +132,12 @@ class IoNetProvider(Provider):
             "supplier": str(row.get("supplier", "")),
             "nvlink": str(bool(row.get("nvlink"))).lower(),
         }
-        for key, name in (("interconnect", "interconnect"), ("vcpu", "vcpu"),
-                          ("memory", "memory_gb"), ("storage", "storage")):  # fmt: skip
+        for key, name in (
+            ("interconnect", "interconnect"),
+            ("vcpu", "vcpu"),
+            ("memory", "memory_gb"),
+            ("storage", "storage"),
+        ):
             if row.get(key) is not None:
                 meta[name] = str(row[key])
         return Offer(
@@ -154,11 +158,15 @@ class IoNetProvider(Provider):
         deploy_id, cards, location = parse_offer_id(offer_id)
         rows = await self._fetch_hardware()
         row = next(
-            (r for r in rows if str(r["deploy_id"]) == deploy_id
-             and to_int(r.get("num_cards")) == cards
-             and str(r.get("location") or "") == location),
+            (
+                r
+                for r in rows
+                if str(r["deploy_id"]) == deploy_id
+                and to_int(r.get("num_cards")) == cards
+                and str(r.get("location") or "") == location
+            ),
             None,
-        )  # fmt: skip
+        )
         if row is None:
             raise ProviderNotFound(self.name, f"no hardware offer {offer_id}")
         if row.get("sold_out"):
@@ -202,7 +210,9 @@ class IoNetProvider(Provider):
                 }
             answer = (await self._api.request("POST", f"{_VM}/deploy", json=body)).json()
         data = answer.get("data", answer) if isinstance(answer, dict) else {}
-        deployment_id = data.get("deployment_id") or data.get("id") if isinstance(data, dict) else None
+        deployment_id = (
+            data.get("deployment_id") or data.get("id") if isinstance(data, dict) else None
+        )
         if not deployment_id:
             raise ProviderBadRequest(self.name, "deploy answer has no deployment_id")
         offer = self._offer(row)
@@ -219,8 +229,11 @@ class IoNetProvider(Provider):
             offer_id=offer_id,
             label=name,
             created_at=time.time(),
-            metadata={"kind": kind, "hardware_id": deploy_id,
-                      "duration_hours": str(config.duration_hours)},  # fmt: skip
+            metadata={
+                "kind": kind,
+                "hardware_id": deploy_id,
+                "duration_hours": str(config.duration_hours),
+            },
         )
 
     async def _get(self, instance_id: str) -> Instance:
@@ -251,9 +264,7 @@ class IoNetProvider(Provider):
                     return f"http://{service['public_ip']}:{service['public_port']}"
         return None
 
-    async def _instance(
-        self, details: dict[str, Any], kind: str, endpoint: str | None
-    ) -> Instance:
+    async def _instance(self, details: dict[str, Any], kind: str, endpoint: str | None) -> Instance:
         locations = details.get("locations") or []
         location = str(locations[0].get("iso2", "")) if locations else ""
         total = to_int(details.get("total_gpus"))
@@ -261,8 +272,11 @@ class IoNetProvider(Provider):
         hardware_id = str(details.get("hardware_id", ""))
         price = 0
         for row in await self._cached_hardware():
-            if (str(row["deploy_id"]) == hardware_id and to_int(row.get("num_cards")) == per_unit
-                    and str(row.get("location") or "") == location):  # fmt: skip
+            if (
+                str(row["deploy_id"]) == hardware_id
+                and to_int(row.get("num_cards")) == per_unit
+                and str(row.get("location") or "") == location
+            ):
                 price = micros_from_dollars(row.get("price", 0))
                 break
         status = str(details.get("status") or "")

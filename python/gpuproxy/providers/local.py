@@ -44,12 +44,20 @@ class LocalGpuType(msgspec.Struct, frozen=True, kw_only=True):
 
 #: On-demand list prices of mid-2025 marketplaces, rounded.
 DEFAULT_CATALOGUE: tuple[LocalGpuType, ...] = (
-    LocalGpuType(slug="h100-80gb", model="H100 80GB", vram_gb=80, price_per_hour=2_490_000, slots=2),
-    LocalGpuType(slug="a100-80gb", model="A100 80GB", vram_gb=80, price_per_hour=1_290_000, slots=4),
-    LocalGpuType(slug="rtx-a6000-48gb", model="RTX A6000 48GB", vram_gb=48, price_per_hour=490_000, slots=2),
+    LocalGpuType(
+        slug="h100-80gb", model="H100 80GB", vram_gb=80, price_per_hour=2_490_000, slots=2
+    ),
+    LocalGpuType(
+        slug="a100-80gb", model="A100 80GB", vram_gb=80, price_per_hour=1_290_000, slots=4
+    ),
+    LocalGpuType(
+        slug="rtx-a6000-48gb", model="RTX A6000 48GB", vram_gb=48, price_per_hour=490_000, slots=2
+    ),
     LocalGpuType(slug="l40s-48gb", model="L40S 48GB", vram_gb=48, price_per_hour=790_000, slots=2),
-    LocalGpuType(slug="rtx-4090-24gb", model="RTX 4090 24GB", vram_gb=24, price_per_hour=340_000, slots=4),
-)  # fmt: skip
+    LocalGpuType(
+        slug="rtx-4090-24gb", model="RTX 4090 24GB", vram_gb=24, price_per_hour=340_000, slots=4
+    ),
+)
 
 
 class _Rental(msgspec.Struct, kw_only=True):
@@ -77,18 +85,24 @@ class LocalFleetProvider(Provider):
         start_timeout_s: float = 20.0,
         timeouts: CallTimeouts | None = None,
     ) -> None:
-        super().__init__(timeouts=timeouts or CallTimeouts(create=start_timeout_s + 10),
-                         poll_interval_s=0.2)  # fmt: skip
+        super().__init__(
+            timeouts=timeouts or CallTimeouts(create=start_timeout_s + 10), poll_interval_s=0.2
+        )
         gpus = list(catalogue)
         if include_nvidia:
             from gpuproxy.worker.gpu import detect_nvidia_gpus
 
             for gpu in detect_nvidia_gpus():
-                gpus.append(LocalGpuType(
-                    slug=f"nvidia-{gpu.index}", model=gpu.name,
-                    vram_gb=round(gpu.memory_total_mb / 1024),
-                    price_per_hour=nvidia_price_per_hour, slots=1, nvml_index=gpu.index,
-                ))  # fmt: skip
+                gpus.append(
+                    LocalGpuType(
+                        slug=f"nvidia-{gpu.index}",
+                        model=gpu.name,
+                        vram_gb=round(gpu.memory_total_mb / 1024),
+                        price_per_hour=nvidia_price_per_hour,
+                        slots=1,
+                        nvml_index=gpu.index,
+                    )
+                )
         self.catalogue = gpus
         self.token_rate = token_rate
         self.log_dir = log_dir
@@ -117,13 +131,22 @@ class LocalFleetProvider(Provider):
             for slot in self._slot_ids(gpu):
                 if slot in taken:
                     continue
-                offers.append(Offer(
-                    id=slot, provider=self.name, gpu_model=gpu.model, num_gpus=1,
-                    vram_gb=gpu.vram_gb, price_per_hour=gpu.price_per_hour,
-                    price_per_gpu_hour=gpu.price_per_hour, location="local", reliability=1.0,
-                    cuda_version=gpu.cuda_version, verified=True,
-                    metadata={"real_gpu": str(gpu.nvml_index is not None).lower()},
-                ))  # fmt: skip
+                offers.append(
+                    Offer(
+                        id=slot,
+                        provider=self.name,
+                        gpu_model=gpu.model,
+                        num_gpus=1,
+                        vram_gb=gpu.vram_gb,
+                        price_per_hour=gpu.price_per_hour,
+                        price_per_gpu_hour=gpu.price_per_hour,
+                        location="local",
+                        reliability=1.0,
+                        cuda_version=gpu.cuda_version,
+                        verified=True,
+                        metadata={"real_gpu": str(gpu.nvml_index is not None).lower()},
+                    )
+                )
         return offers
 
     # ---- instances ---------------------------------------------------------------
@@ -137,8 +160,16 @@ class LocalFleetProvider(Provider):
                 raise ProviderBadRequest(self.name, f"offer {offer_id} is already rented")
             instance_id = f"local-{secrets.token_hex(6)}"
             models = list(config.models) or ["gpuproxy-sim-1"]
-            args = ["--backend", "simulate", "--token-rate", str(self.token_rate),
-                    "--gpu-name", gpu.model, "--gpu-memory-mb", str(gpu.vram_gb * 1024)]  # fmt: skip
+            args = [
+                "--backend",
+                "simulate",
+                "--token-rate",
+                str(self.token_rate),
+                "--gpu-name",
+                gpu.model,
+                "--gpu-memory-mb",
+                str(gpu.vram_gb * 1024),
+            ]
             for model in models:
                 args += ["--model", model]
             env: dict[str, str] = {}
@@ -151,9 +182,15 @@ class LocalFleetProvider(Provider):
             log_path = self.log_dir / f"{instance_id}.log" if self.log_dir else None
             worker = WorkerProcess.spawn(args, env=env, log_path=log_path)
             self._rentals[instance_id] = _Rental(
-                instance_id=instance_id, offer_id=offer_id, gpu=gpu, worker=worker,
-                models=models, label=config.label, created_at=time.time(), status="starting",
-            )  # fmt: skip
+                instance_id=instance_id,
+                offer_id=offer_id,
+                gpu=gpu,
+                worker=worker,
+                models=models,
+                label=config.label,
+                created_at=time.time(),
+                status="starting",
+            )
         if not await worker.wait_healthy(self.start_timeout_s):
             await self._remove(instance_id)
             raise InstanceStartFailed(self.name, instance_id, "the worker did not become healthy")
@@ -164,16 +201,24 @@ class LocalFleetProvider(Provider):
         alive = rental.worker.alive()
         status = rental.status if alive else "failed"
         return Instance(
-            id=rental.instance_id, provider=self.name, status=status,  # type: ignore[arg-type]
-            gpu_model=rental.gpu.model, num_gpus=1, vram_gb=rental.gpu.vram_gb,
-            price_per_hour=rental.gpu.price_per_hour, price_per_gpu_hour=rental.gpu.price_per_hour,
-            location="local", reliability=1.0, cuda_version=rental.gpu.cuda_version,
-            offer_id=rental.offer_id, label=rental.label,
+            id=rental.instance_id,
+            provider=self.name,
+            status=status,  # type: ignore[arg-type]
+            gpu_model=rental.gpu.model,
+            num_gpus=1,
+            vram_gb=rental.gpu.vram_gb,
+            price_per_hour=rental.gpu.price_per_hour,
+            price_per_gpu_hour=rental.gpu.price_per_hour,
+            location="local",
+            reliability=1.0,
+            cuda_version=rental.gpu.cuda_version,
+            offer_id=rental.offer_id,
+            label=rental.label,
             endpoint=rental.worker.endpoint if alive else None,
             status_message="" if alive else f"worker exited ({rental.worker.process.returncode})",
             created_at=rental.created_at,
             metadata={"pid": str(rental.worker.pid), "models": ",".join(rental.models)},
-        )  # fmt: skip
+        )
 
     async def _get(self, instance_id: str) -> Instance:
         rental = self._rentals.get(instance_id)

@@ -112,11 +112,10 @@ class OfferFilters(msgspec.Struct, kw_only=True, frozen=True):
             return False
         if self.max_gpus is not None and offer.num_gpus > self.max_gpus:
             return False
-        if self.min_reliability is not None and (
-            offer.reliability is None or offer.reliability < self.min_reliability
-        ):
-            return False
-        return True
+        return not (
+            self.min_reliability is not None
+            and (offer.reliability is None or offer.reliability < self.min_reliability)
+        )
 
     def sort_and_limit(self, offers: list[Offer]) -> list[Offer]:
         """Order offers by `order` (price ascending, the others descending) and cut at `limit`."""

@@ -55,7 +55,9 @@ class ProviderRegistry(Mapping[str, Provider]):
             return self[name]
         except KeyError:
             enabled = ", ".join(self._providers) or "none"
-            raise InvalidRequest("provider", f"unknown provider {name[:32]!r} (enabled: {enabled})") from None
+            raise InvalidRequest(
+                "provider", f"unknown provider {name[:32]!r} (enabled: {enabled})"
+            ) from None
 
     async def search(
         self, filters: OfferFilters, names: list[str] | None = None, timeout_s: float = 15.0

@@ -46,14 +46,52 @@ _MAX_PAGES = 400
 
 #: gpu_name values vast.ai uses; a model filter is sent as `in` over the names it matches.
 VAST_GPU_NAMES: tuple[str, ...] = (
-    "A10", "A100 PCIE", "A100 SXM4", "A100X", "A40", "A800 PCIE", "B200", "GH200 SXM",
-    "H100 NVL", "H100 PCIE", "H100 SXM", "H200", "H200 NVL", "L4", "L40", "L40S",
-    "Q RTX 6000", "Q RTX 8000", "RTX 2080 Ti", "RTX 3060", "RTX 3070", "RTX 3080",
-    "RTX 3080 Ti", "RTX 3090", "RTX 3090 Ti", "RTX 4060 Ti", "RTX 4070", "RTX 4070 Ti",
-    "RTX 4080", "RTX 4080S", "RTX 4090", "RTX 4090D", "RTX 5070 Ti", "RTX 5080", "RTX 5090",
-    "RTX 6000Ada", "RTX A2000", "RTX A4000", "RTX A4500", "RTX A5000", "RTX A6000",
-    "RTX PRO 6000 WS", "Tesla P100", "Tesla T4", "Tesla V100",
-)  # fmt: skip
+    "A10",
+    "A100 PCIE",
+    "A100 SXM4",
+    "A100X",
+    "A40",
+    "A800 PCIE",
+    "B200",
+    "GH200 SXM",
+    "H100 NVL",
+    "H100 PCIE",
+    "H100 SXM",
+    "H200",
+    "H200 NVL",
+    "L4",
+    "L40",
+    "L40S",
+    "Q RTX 6000",
+    "Q RTX 8000",
+    "RTX 2080 Ti",
+    "RTX 3060",
+    "RTX 3070",
+    "RTX 3080",
+    "RTX 3080 Ti",
+    "RTX 3090",
+    "RTX 3090 Ti",
+    "RTX 4060 Ti",
+    "RTX 4070",
+    "RTX 4070 Ti",
+    "RTX 4080",
+    "RTX 4080S",
+    "RTX 4090",
+    "RTX 4090D",
+    "RTX 5070 Ti",
+    "RTX 5080",
+    "RTX 5090",
+    "RTX 6000Ada",
+    "RTX A2000",
+    "RTX A4000",
+    "RTX A4500",
+    "RTX A5000",
+    "RTX A6000",
+    "RTX PRO 6000 WS",
+    "Tesla P100",
+    "Tesla T4",
+    "Tesla V100",
+)
 
 _ORDER = {
     "price": [["dph_total", "asc"]],
@@ -179,9 +217,17 @@ class VastAiProvider(Provider):
         reliability = to_float(row.get("reliability2", row.get("reliability")))
         cuda = to_float(row.get("cuda_max_good"))
         meta_keys = (
-            "machine_id", "host_id", "disk_space", "cpu_cores_effective", "cpu_ram",
-            "dlperf", "compute_cap", "driver_version", "datacenter", "static_ip",
-        )  # fmt: skip
+            "machine_id",
+            "host_id",
+            "disk_space",
+            "cpu_cores_effective",
+            "cpu_ram",
+            "dlperf",
+            "compute_cap",
+            "driver_version",
+            "datacenter",
+            "static_ip",
+        )
         verification = row.get("verification")
         return Offer(
             id=str(row["id"]),

@@ -37,9 +37,12 @@ async def read_body(receive: Receive, limit: int) -> bytes:
 
 
 def openai_error(
-    message: str, *, kind: str = "invalid_request_error", param: str | None = None,
+    message: str,
+    *,
+    kind: str = "invalid_request_error",
+    param: str | None = None,
     code: str | None = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
@@ -50,14 +53,21 @@ class Responder:
         self._send = send
         self.started = False
 
-    async def json(self, status: int, payload: Any, headers: list[tuple[bytes, bytes]] = []) -> None:  # noqa: B006
+    async def json(
+        self, status: int, payload: Any, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        if headers is None:
+            headers = []
         body = _json.encode(payload)
         await self.raw(status, body, b"application/json", headers)
 
     async def raw(
-        self, status: int, body: bytes, content_type: bytes,
+        self,
+        status: int,
+        body: bytes,
+        content_type: bytes,
         headers: list[tuple[bytes, bytes]] = [],  # noqa: B006
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.started = True
         await self._send(
             {
@@ -72,13 +82,21 @@ class Responder:
         )
         await self._send({"type": "http.response.body", "body": body})
 
-    async def start_stream(self, status: int, content_type: bytes, headers: list[tuple[bytes, bytes]] = []) -> None:  # noqa: B006
+    async def start_stream(
+        self, status: int, content_type: bytes, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        if headers is None:
+            headers = []
         self.started = True
         await self._send(
             {
                 "type": "http.response.start",
                 "status": status,
-                "headers": [(b"content-type", content_type), (b"cache-control", b"no-cache"), *headers],
+                "headers": [
+                    (b"content-type", content_type),
+                    (b"cache-control", b"no-cache"),
+                    *headers,
+                ],
             }
         )
 

@@ -19,6 +19,7 @@ import signal
 import socket
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from gpuproxy.worker.app import WorkerApp
 from gpuproxy.worker.gpu import GpuProbe
@@ -55,45 +56,101 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve = parser.add_argument_group("serving")
-    serve.add_argument("--backend", choices=("simulate", "openai"), default="simulate",
-                       help="simulate: built-in deterministic generator; openai: front --upstream")  # fmt: skip
-    serve.add_argument("--host", default=env("GPUPROXY_WORKER_HOST", "127.0.0.1"),
-                       help="address to listen on (default 127.0.0.1)")  # fmt: skip
-    serve.add_argument("--port", type=int, default=int(env("GPUPROXY_WORKER_PORT", "8001")),
-                       help="port to listen on (default 8001)")  # fmt: skip
-    serve.add_argument("--model", action="append", dest="models", metavar="NAME",
-                       help="model name to serve (repeatable; default $GPUPROXY_MODELS or "
-                       f"{DEFAULT_MODEL}; the openai backend asks the upstream)")  # fmt: skip
-    serve.add_argument("--upstream", metavar="URL", help="base URL of the local OpenAI-compatible "
-                       "server (vLLM, TGI, llama.cpp) for --backend openai")  # fmt: skip
-    serve.add_argument("--upstream-api-key", default=env("GPUPROXY_UPSTREAM_API_KEY"),
-                       help="bearer key for the upstream (env GPUPROXY_UPSTREAM_API_KEY)")  # fmt: skip
+    serve.add_argument(
+        "--backend",
+        choices=("simulate", "openai"),
+        default="simulate",
+        help="simulate: built-in deterministic generator; openai: front --upstream",
+    )
+    serve.add_argument(
+        "--host",
+        default=env("GPUPROXY_WORKER_HOST", "127.0.0.1"),
+        help="address to listen on (default 127.0.0.1)",
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=int(env("GPUPROXY_WORKER_PORT", "8001")),
+        help="port to listen on (default 8001)",
+    )
+    serve.add_argument(
+        "--model",
+        action="append",
+        dest="models",
+        metavar="NAME",
+        help="model name to serve (repeatable; default $GPUPROXY_MODELS or "
+        f"{DEFAULT_MODEL}; the openai backend asks the upstream)",
+    )
+    serve.add_argument(
+        "--upstream",
+        metavar="URL",
+        help="base URL of the local OpenAI-compatible "
+        "server (vLLM, TGI, llama.cpp) for --backend openai",
+    )
+    serve.add_argument(
+        "--upstream-api-key",
+        default=env("GPUPROXY_UPSTREAM_API_KEY"),
+        help="bearer key for the upstream (env GPUPROXY_UPSTREAM_API_KEY)",
+    )
     sim = parser.add_argument_group("simulate backend")
-    sim.add_argument("--token-rate", type=float, default=0.0, metavar="TOK_PER_S",
-                     help="tokens per second per request; 0 = as fast as possible (default)")  # fmt: skip
-    sim.add_argument("--first-token-ms", type=float, default=0.0,
-                     help="delay before the first token (default 0)")  # fmt: skip
+    sim.add_argument(
+        "--token-rate",
+        type=float,
+        default=0.0,
+        metavar="TOK_PER_S",
+        help="tokens per second per request; 0 = as fast as possible (default)",
+    )
+    sim.add_argument(
+        "--first-token-ms", type=float, default=0.0, help="delay before the first token (default 0)"
+    )
     sim.add_argument("--embedding-dim", type=int, default=384, help="embedding size (default 384)")
     gpu = parser.add_argument_group("GPUs")
-    gpu.add_argument("--gpu-index", type=int, action="append", dest="gpu_indices",
-                     help="NVML GPU index to use (repeatable; default all when NVML is present)")  # fmt: skip
-    gpu.add_argument("--gpu-name", default="Simulated GPU",
-                     help="name of the simulated GPU when NVML finds none")  # fmt: skip
+    gpu.add_argument(
+        "--gpu-index",
+        type=int,
+        action="append",
+        dest="gpu_indices",
+        help="NVML GPU index to use (repeatable; default all when NVML is present)",
+    )
+    gpu.add_argument(
+        "--gpu-name", default="Simulated GPU", help="name of the simulated GPU when NVML finds none"
+    )
     gpu.add_argument("--gpu-memory-mb", type=int, default=24576, help="simulated GPU memory")
     gpu.add_argument("--gpu-count", type=int, default=1, help="number of simulated GPUs")
     reg = parser.add_argument_group("registration")
-    reg.add_argument("--proxy-url", default=env("GPUPROXY_PROXY_URL"),
-                     help="the proxy to register with (env GPUPROXY_PROXY_URL); none = standalone")  # fmt: skip
-    reg.add_argument("--token", default=env("GPUPROXY_WORKER_TOKEN"),
-                     help="one-time registration token (env GPUPROXY_WORKER_TOKEN)")  # fmt: skip
-    reg.add_argument("--advertise-url", default=env("GPUPROXY_ADVERTISE_URL"),
-                     help="URL the proxy uses to reach this worker (default http://HOST:PORT)")  # fmt: skip
-    reg.add_argument("--heartbeat-interval", type=float, default=5.0, metavar="SECONDS",
-                     help="seconds between heartbeats (default 5; the proxy may override)")  # fmt: skip
-    parser.add_argument("--exit-with-parent", type=int, metavar="PID",
-                        help="exit when process PID is gone (used by the local fleet)")  # fmt: skip
-    parser.add_argument("--log-level", default=env("LOG_LEVEL", "info"),
-                        choices=("debug", "info", "warning", "error"))  # fmt: skip
+    reg.add_argument(
+        "--proxy-url",
+        default=env("GPUPROXY_PROXY_URL"),
+        help="the proxy to register with (env GPUPROXY_PROXY_URL); none = standalone",
+    )
+    reg.add_argument(
+        "--token",
+        default=env("GPUPROXY_WORKER_TOKEN"),
+        help="one-time registration token (env GPUPROXY_WORKER_TOKEN)",
+    )
+    reg.add_argument(
+        "--advertise-url",
+        default=env("GPUPROXY_ADVERTISE_URL"),
+        help="URL the proxy uses to reach this worker (default http://HOST:PORT)",
+    )
+    reg.add_argument(
+        "--heartbeat-interval",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="seconds between heartbeats (default 5; the proxy may override)",
+    )
+    parser.add_argument(
+        "--exit-with-parent",
+        type=int,
+        metavar="PID",
+        help="exit when process PID is gone (used by the local fleet)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default=env("LOG_LEVEL", "info"),
+        choices=("debug", "info", "warning", "error"),
+    )
     return parser
 
 
@@ -143,19 +200,28 @@ async def run(args: argparse.Namespace) -> int:
     if args.backend == "openai":
         backend = UpstreamBackend(args.upstream, api_key=args.upstream_api_key, models=args.models)
     else:
-        backend = SimulateBackend(args.models, token_rate=args.token_rate,
-                                  first_token_ms=args.first_token_ms,
-                                  embedding_dim=args.embedding_dim)  # fmt: skip
+        backend = SimulateBackend(
+            args.models,
+            token_rate=args.token_rate,
+            first_token_ms=args.first_token_ms,
+            embedding_dim=args.embedding_dim,
+        )
     app = WorkerApp(backend, probe)
-    server = Server(app, address=args.host, port=args.port, interface=Interfaces.ASGINL,
-                    log_enabled=False, websockets=False)  # fmt: skip
+    server = Server(
+        app,
+        address=args.host,
+        port=args.port,
+        interface=Interfaces.ASGINL,
+        log_enabled=False,
+        websockets=False,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
     serving = asyncio.create_task(server.serve(), name="http")
-    tasks: set[asyncio.Task[object]] = {serving}  # type: ignore[arg-type]
+    tasks: set[asyncio.Task[Any]] = {serving}
     registrar: Registrar | None = None
     if args.proxy_url:
         host = args.host if args.host not in ("0.0.0.0", "::") else socket.getfqdn()
@@ -163,20 +229,32 @@ async def run(args: argparse.Namespace) -> int:
 
         async def heartbeat(seq: int) -> HeartbeatMsg:
             healthy = await backend.healthy()
-            return HeartbeatMsg(seq=seq, healthy=healthy, in_flight=app.in_flight,
-                                gpus=probe.metrics(app.in_flight))  # fmt: skip
+            return HeartbeatMsg(
+                seq=seq, healthy=healthy, in_flight=app.in_flight, gpus=probe.metrics(app.in_flight)
+            )
 
         registrar = Registrar(
-            args.proxy_url, args.token, address=address, models=backend.models,
-            gpus=probe.gpus, heartbeat=heartbeat, backend=backend.name, version=_version(),
+            args.proxy_url,
+            args.token,
+            address=address,
+            models=backend.models,
+            gpus=probe.gpus,
+            heartbeat=heartbeat,
+            backend=backend.name,
+            version=_version(),
             heartbeat_interval_s=args.heartbeat_interval,
-        )  # fmt: skip
+        )
         tasks.add(asyncio.create_task(registrar.run(), name="registration"))
     if args.exit_with_parent:
         tasks.add(asyncio.create_task(_watch_parent(args.exit_with_parent, stop), name="parent"))
     stopper = asyncio.create_task(stop.wait(), name="stop")
-    log.info("worker (%s backend, models %s) on http://%s:%d", backend.name,
-             ", ".join(await backend.models()) or "-", args.host, args.port)  # fmt: skip
+    log.info(
+        "worker (%s backend, models %s) on http://%s:%d",
+        backend.name,
+        ", ".join(await backend.models()) or "-",
+        args.host,
+        args.port,
+    )
     code = 0
     try:
         done, _ = await asyncio.wait({*tasks, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -193,7 +271,7 @@ async def run(args: argparse.Namespace) -> int:
     finally:
         if registrar is not None:
             await registrar.deregister()
-        server.stop()
+        server.stop()  # type: ignore[no-untyped-call]
         for task in (*tasks, stopper):
             if task is not serving:
                 task.cancel()

@@ -25,8 +25,11 @@ from gpuproxy.worker.upstream import UpstreamBackend
 __all__ = ["Backend", "WorkerApp"]
 
 MAX_BODY = 8 * 1024 * 1024
-_ROUTES = {"/v1/chat/completions": "chat", "/v1/completions": "completions",
-           "/v1/embeddings": "embeddings"}  # fmt: skip
+_ROUTES = {
+    "/v1/chat/completions": "chat",
+    "/v1/completions": "completions",
+    "/v1/embeddings": "embeddings",
+}
 _decoder = msgspec.json.Decoder()
 
 
@@ -75,20 +78,25 @@ class WorkerApp:
 
     async def _health(self, out: Responder) -> None:
         healthy = await self.backend.healthy()
-        await out.json(200 if healthy else 503, {
-            "status": "ok" if healthy else "degraded",
-            "backend": self.backend.name,
-            "models": await self.backend.models(),
-            "in_flight": self.in_flight,
-            "served": self.served,
-            "uptime_s": round(time.time() - self.started, 3),
-            "gpus": [msgspec.to_builtins(g) for g in self.gpus.gpus],
-        })  # fmt: skip
+        await out.json(
+            200 if healthy else 503,
+            {
+                "status": "ok" if healthy else "degraded",
+                "backend": self.backend.name,
+                "models": await self.backend.models(),
+                "in_flight": self.in_flight,
+                "served": self.served,
+                "uptime_s": round(time.time() - self.started, 3),
+                "gpus": [msgspec.to_builtins(g) for g in self.gpus.gpus],
+            },
+        )
 
     async def _models(self, out: Responder) -> None:
         created = int(self.started)
-        data = [{"id": m, "object": "model", "created": created, "owned_by": "gpuproxy-worker"}
-                for m in await self.backend.models()]  # fmt: skip
+        data = [
+            {"id": m, "object": "model", "created": created, "owned_by": "gpuproxy-worker"}
+            for m in await self.backend.models()
+        ]
         await out.json(200, {"object": "list", "data": data})
 
     async def _inference(self, path: str, receive: Receive, out: Responder) -> None:

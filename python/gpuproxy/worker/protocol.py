@@ -121,8 +121,8 @@ class ErrorMsg(msgspec.Struct, frozen=True, kw_only=True, tag="error", tag_field
 WorkerMessage = RegisterMsg | HeartbeatMsg | DeregisterMsg
 ProxyMessage = RegisteredMsg | HeartbeatAck | ErrorMsg
 
-_worker_decoder = msgspec.json.Decoder(WorkerMessage)
-_proxy_decoder = msgspec.json.Decoder(ProxyMessage)
+_worker_decoder: msgspec.json.Decoder[WorkerMessage] = msgspec.json.Decoder(WorkerMessage)
+_proxy_decoder: msgspec.json.Decoder[ProxyMessage] = msgspec.json.Decoder(ProxyMessage)
 _encoder = msgspec.json.Encoder()
 
 

@@ -16,18 +16,18 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from gpuproxy.worker.protocol import (
     MAX_FRAME_BYTES,
     WORKERS_CONNECT_PATH,
+    DeregisterMsg,
     ErrorMsg,
     GpuInfo,
     HeartbeatAck,
     HeartbeatMsg,
     RegisteredMsg,
     RegisterMsg,
-    DeregisterMsg,
     decode_proxy_message,
     encode,
 )
 
-__all__ = ["RegistrationRefused", "Registrar", "connect_url"]
+__all__ = ["Registrar", "RegistrationRefused", "connect_url"]
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ class Registrar:
             while not reader.done():
                 seq += 1
                 await socket.send(encode(await self._heartbeat(seq)))
-                done, _ = await asyncio.wait({reader}, timeout=self.heartbeat_interval_s)
+                _done, _ = await asyncio.wait({reader}, timeout=self.heartbeat_interval_s)
             reader.result()  # re-raise what ended the connection
         finally:
             reader.cancel()

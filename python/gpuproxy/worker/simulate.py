@@ -21,16 +21,60 @@ from typing import Any
 
 import msgspec
 
-from gpuproxy.worker._asgi import Responder, openai_error
+from gpuproxy.worker._asgi import Responder
 
-__all__ = ["RequestError", "SimulateBackend", "generate_tokens", "count_tokens"]
+__all__ = ["RequestError", "SimulateBackend", "count_tokens", "generate_tokens"]
 
-_VOCAB = (
-    "the model answers with a short and deterministic sentence about graphics processors "
-    "that run inference for many users while the proxy balances load across rented "
-    "machines in several regions so latency stays low and cost stays predictable every "
-    "token arrives at a steady rate from a simulated accelerator"
-).split()
+_VOCAB = [
+    "the",
+    "model",
+    "answers",
+    "with",
+    "a",
+    "short",
+    "and",
+    "deterministic",
+    "sentence",
+    "about",
+    "graphics",
+    "processors",
+    "that",
+    "run",
+    "inference",
+    "for",
+    "many",
+    "users",
+    "while",
+    "the",
+    "proxy",
+    "balances",
+    "load",
+    "across",
+    "rented",
+    "machines",
+    "in",
+    "several",
+    "regions",
+    "so",
+    "latency",
+    "stays",
+    "low",
+    "and",
+    "cost",
+    "stays",
+    "predictable",
+    "every",
+    "token",
+    "arrives",
+    "at",
+    "a",
+    "steady",
+    "rate",
+    "from",
+    "a",
+    "simulated",
+    "accelerator",
+]
 _json = msgspec.json.Encoder()
 MAX_TOKENS_CAP = 4096
 MAX_CHOICES = 8
@@ -39,8 +83,9 @@ MAX_CHOICES = 8
 class RequestError(Exception):
     """Bad input: becomes a 400 (or `status`) in the OpenAI error shape."""
 
-    def __init__(self, message: str, param: str | None = None, status: int = 400,
-                 code: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, message: str, param: str | None = None, status: int = 400, code: str | None = None
+    ) -> None:
         super().__init__(message)
         self.param = param
         self.status = status
@@ -56,8 +101,9 @@ def _seed(*parts: object) -> int:
     return int.from_bytes(digest[:8], "little")
 
 
-def generate_tokens(model: str, prompt: str, seed: int | None, index: int,
-                    max_tokens: int | None, ignore_eos: bool) -> tuple[list[str], str]:  # fmt: skip
+def generate_tokens(
+    model: str, prompt: str, seed: int | None, index: int, max_tokens: int | None, ignore_eos: bool
+) -> tuple[list[str], str]:
     """The tokens of one choice and its finish_reason."""
     rng = random.Random(_seed(model, prompt, seed, index))  # noqa: S311 - not crypto
     natural = rng.randint(8, 48)
@@ -116,7 +162,9 @@ def _message_text(content: Any) -> str:
         return content
     if isinstance(content, list):  # content parts: [{"type": "text", "text": ...}, ...]
         return " ".join(
-            str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text"
+            str(p.get("text", ""))
+            for p in content
+            if isinstance(p, dict) and p.get("type") == "text"
         )
     if content is None:
         return ""
@@ -154,8 +202,9 @@ class SimulateBackend:
         if not isinstance(model, str) or not model:
             raise RequestError("you must provide a model parameter", "model")
         if model not in self._models:
-            raise RequestError(f"The model `{model}` does not exist.", "model", 404,
-                               "model_not_found")  # fmt: skip
+            raise RequestError(
+                f"The model `{model}` does not exist.", "model", 404, "model_not_found"
+            )
         return model
 
     async def _pace(self, produced: int, started: float) -> None:
@@ -186,21 +235,27 @@ class SimulateBackend:
         prompt_value = body.get("prompt")
         if isinstance(prompt_value, str):
             prompt, prompt_tokens = prompt_value, count_tokens(prompt_value)
-        elif isinstance(prompt_value, list) and prompt_value and all(
-            isinstance(t, int) for t in prompt_value
+        elif (
+            isinstance(prompt_value, list)
+            and prompt_value
+            and all(isinstance(t, int) for t in prompt_value)
         ):
             prompt, prompt_tokens = " ".join(map(str, prompt_value)), len(prompt_value)
-        elif isinstance(prompt_value, list) and len(prompt_value) == 1 and isinstance(
-            prompt_value[0], str
+        elif (
+            isinstance(prompt_value, list)
+            and len(prompt_value) == 1
+            and isinstance(prompt_value[0], str)
         ):
             prompt, prompt_tokens = prompt_value[0], count_tokens(prompt_value[0])
         else:
-            raise RequestError("prompt must be a string, one string in a list, or token ids",
-                               "prompt")  # fmt: skip
+            raise RequestError(
+                "prompt must be a string, one string in a list, or token ids", "prompt"
+            )
         await self._complete(body, prompt, prompt_tokens, out, chat=False)
 
-    async def _complete(self, body: dict[str, Any], prompt: str, prompt_tokens: int,
-                        out: Responder, *, chat: bool) -> None:  # fmt: skip
+    async def _complete(
+        self, body: dict[str, Any], prompt: str, prompt_tokens: int, out: Responder, *, chat: bool
+    ) -> None:
         model = self._check_model(body)
         max_tokens = _int_param(body, "max_completion_tokens", 1, MAX_TOKENS_CAP)
         if max_tokens is None:
@@ -227,15 +282,27 @@ class SimulateBackend:
         created = int(time.time())
         started = time.monotonic()
         if stream:
-            await self._stream(ident, created, model, choices, usage, out, chat=chat,
-                               include_usage=bool(options.get("include_usage")),
-                               started=started)  # fmt: skip
+            await self._stream(
+                ident,
+                created,
+                model,
+                choices,
+                usage,
+                out,
+                chat=chat,
+                include_usage=bool(options.get("include_usage")),
+                started=started,
+            )
             return
         await self._pace(max((len(t) for t, _ in choices), default=0), started)
         if chat:
             payload_choices = [
-                {"index": i, "message": {"role": "assistant", "content": "".join(t)},
-                 "finish_reason": f, "logprobs": None}  # fmt: skip
+                {
+                    "index": i,
+                    "message": {"role": "assistant", "content": "".join(t)},
+                    "finish_reason": f,
+                    "logprobs": None,
+                }
                 for i, (t, f) in enumerate(choices)
             ]
             kind = "chat.completion"
@@ -245,17 +312,40 @@ class SimulateBackend:
                 for i, (t, f) in enumerate(choices)
             ]
             kind = "text_completion"
-        await out.json(200, {"id": ident, "object": kind, "created": created, "model": model,
-                             "system_fingerprint": "gpuproxy-simulate",
-                             "choices": payload_choices, "usage": usage})  # fmt: skip
+        await out.json(
+            200,
+            {
+                "id": ident,
+                "object": kind,
+                "created": created,
+                "model": model,
+                "system_fingerprint": "gpuproxy-simulate",
+                "choices": payload_choices,
+                "usage": usage,
+            },
+        )
 
-    async def _stream(self, ident: str, created: int, model: str,
-                      choices: list[tuple[list[str], str]], usage: dict[str, int],
-                      out: Responder, *, chat: bool, include_usage: bool,
-                      started: float) -> None:  # fmt: skip
+    async def _stream(
+        self,
+        ident: str,
+        created: int,
+        model: str,
+        choices: list[tuple[list[str], str]],
+        usage: dict[str, int],
+        out: Responder,
+        *,
+        chat: bool,
+        include_usage: bool,
+        started: float,
+    ) -> None:
         kind = "chat.completion.chunk" if chat else "text_completion"
-        base = {"id": ident, "object": kind, "created": created, "model": model,
-                "system_fingerprint": "gpuproxy-simulate"}  # fmt: skip
+        base = {
+            "id": ident,
+            "object": kind,
+            "created": created,
+            "model": model,
+            "system_fingerprint": "gpuproxy-simulate",
+        }
 
         def event(choice_list: list[dict[str, Any]], with_usage: Any = ...) -> bytes:
             payload = {**base, "choices": choice_list}
@@ -265,10 +355,19 @@ class SimulateBackend:
 
         await out.start_stream(200, b"text/event-stream")
         if chat:
-            await out.chunk(event([
-                {"index": i, "delta": {"role": "assistant", "content": ""}, "finish_reason": None,
-                 "logprobs": None} for i in range(len(choices))
-            ]))  # fmt: skip
+            await out.chunk(
+                event(
+                    [
+                        {
+                            "index": i,
+                            "delta": {"role": "assistant", "content": ""},
+                            "finish_reason": None,
+                            "logprobs": None,
+                        }
+                        for i in range(len(choices))
+                    ]
+                )
+            )
         longest = max((len(t) for t, _ in choices), default=0)
         for step in range(longest):
             await self._pace(step + 1, started)
@@ -276,11 +375,23 @@ class SimulateBackend:
             for i, (tokens, _) in enumerate(choices):
                 if step < len(tokens):
                     if chat:
-                        parts.append({"index": i, "delta": {"content": tokens[step]},
-                                      "finish_reason": None, "logprobs": None})  # fmt: skip
+                        parts.append(
+                            {
+                                "index": i,
+                                "delta": {"content": tokens[step]},
+                                "finish_reason": None,
+                                "logprobs": None,
+                            }
+                        )
                     else:
-                        parts.append({"index": i, "text": tokens[step], "finish_reason": None,
-                                      "logprobs": None})  # fmt: skip
+                        parts.append(
+                            {
+                                "index": i,
+                                "text": tokens[step],
+                                "finish_reason": None,
+                                "logprobs": None,
+                            }
+                        )
             await out.chunk(event(parts))
         finals = []
         for i, (_, finish) in enumerate(choices):
@@ -306,8 +417,9 @@ class SimulateBackend:
         elif isinstance(raw, list) and raw:
             inputs = raw
         else:
-            raise RequestError("input must be a non-empty string, list of strings or tokens",
-                               "input")  # fmt: skip
+            raise RequestError(
+                "input must be a non-empty string, list of strings or tokens", "input"
+            )
         if len(inputs) > 2048:
             raise RequestError("at most 2048 inputs per request", "input")
         dims = _int_param(body, "dimensions", 1, 4096) or self.embedding_dim
@@ -330,8 +442,15 @@ class SimulateBackend:
             if encoding == "base64":
                 value = base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode()
             data.append({"object": "embedding", "index": index, "embedding": value})
-        await out.json(200, {"object": "list", "data": data, "model": model,
-                             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})  # fmt: skip
+        await out.json(
+            200,
+            {
+                "object": "list",
+                "data": data,
+                "model": model,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            },
+        )
 
 
 def _embed(model: str, text: str, dims: int) -> list[float]:

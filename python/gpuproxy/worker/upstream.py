@@ -18,8 +18,14 @@ _PASS_HEADERS = ("content-type", "x-request-id", "openai-processing-ms")
 class UpstreamBackend:
     name = "openai"
 
-    def __init__(self, upstream: str, *, api_key: str | None = None, timeout_s: float = 600.0,
-                 models: list[str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        api_key: str | None = None,
+        timeout_s: float = 600.0,
+        models: list[str] | None = None,
+    ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.AsyncClient(
             base_url=upstream.rstrip("/"),
@@ -62,12 +68,16 @@ class UpstreamBackend:
         try:
             response = await self._client.send(request, stream=True)
         except httpx.HTTPError as exc:
-            await out.json(502, openai_error(f"upstream unreachable: {type(exc).__name__}",
-                                             kind="upstream_error"))  # fmt: skip
+            await out.json(
+                502,
+                openai_error(f"upstream unreachable: {type(exc).__name__}", kind="upstream_error"),
+            )
             return
         try:
             headers = [
-                (k.encode(), v.encode()) for k, v in response.headers.items() if k in _PASS_HEADERS[1:]
+                (k.encode(), v.encode())
+                for k, v in response.headers.items()
+                if k in _PASS_HEADERS[1:]
             ]
             content_type = response.headers.get("content-type", "application/json").encode()
             await out.start_stream(response.status_code, content_type, headers)
