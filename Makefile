@@ -51,8 +51,9 @@ wheel-check: $(VENV)/bin/activate ## build a wheel, install it into a fresh venv
 
 test: lint rust-test py-test wheel-check ## everything CI runs: lint, Rust tests, pytest, wheel install check
 
-bench: develop ## benchmarks (never part of `make test`); see benchmarks/README.md
-	$(PY) benchmarks/run.py all
+bench: develop ## benchmarks, all scenarios (never part of `make test`; BENCH_ARGS=--quick for a short run); see benchmarks/README.md
+	$(PIP) install --quiet 'matplotlib>=3.9'
+	$(PY) benchmarks/run.py all $(BENCH_ARGS)
 
 build-prod: $(VENV)/bin/activate ## release wheel with full LTO into dist/
 	$(VENV)/bin/maturin build --release --out dist

@@ -1,0 +1,254 @@
+"""The peers measured side by side on the same upstream: direct, nginx, litellm,
+python-baseline, gpuproxy (governance on) and gpuproxy-off (governance off).
+
+`open_peer(name, ctx)` is a context manager giving a `PeerHandle` (URL, key, process) or
+raising `NotAvailable` with the reason; the scenarios record that reason instead of failing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import _gpuproxy
+import _nginx
+from _machine import Layout
+from _procs import Proc, ProcGroup, free_port, wait_http, wait_port
+from _tools import BENCH, ensure_litellm, ensure_nginx
+
+__all__ = ["ALL_PEERS", "Ctx", "NotAvailable", "PeerHandle", "Upstream", "open_peer"]
+
+ALL_PEERS = ("direct", "nginx", "litellm", "python-baseline", "gpuproxy", "gpuproxy-off")
+NotAvailable = _gpuproxy.NotAvailable
+LITELLM_MASTER_KEY = "sk-bench-litellm-master"
+
+
+@dataclass
+class Upstream:
+    """The stub upstream(s) every peer forwards to."""
+
+    kind: str  # "nginx-stub" or "python-stub"
+    hostports: list[str]  # "127.0.0.1:9000"
+    procs: list[Proc]
+    cpus: list[int]
+
+    @property
+    def base_urls(self) -> list[str]:
+        return [f"http://{hp}" for hp in self.hostports]
+
+
+@dataclass
+class Ctx:
+    group: ProcGroup
+    layout: Layout
+    upstream: Upstream
+    streaming: bool = False
+    backlog: int = 4096
+    backpressure: int | None = None
+
+
+@dataclass
+class PeerHandle:
+    name: str
+    base_url: str  # http://127.0.0.1:PORT
+    api_key: str | None = None
+    proc: Proc | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def chat_url(self) -> str:
+        return f"{self.base_url}/v1/chat/completions"
+
+
+@contextlib.contextmanager
+def open_peer(name: str, ctx: Ctx) -> Iterator[PeerHandle]:
+    opener = {
+        "direct": _direct,
+        "nginx": _nginx_peer,
+        "litellm": _litellm,
+        "python-baseline": _python_baseline,
+        "gpuproxy": _gpuproxy_on,
+        "gpuproxy-off": _gpuproxy_off,
+    }[name]
+    with opener(ctx) as handle:
+        yield handle
+
+
+@contextlib.contextmanager
+def _direct(ctx: Ctx) -> Iterator[PeerHandle]:
+    # Direct gets the CPUs a proxy would have: move the stub there for the measurement.
+    for proc in ctx.upstream.procs:
+        proc.repin(ctx.layout.sut)
+    try:
+        yield PeerHandle(
+            "direct",
+            ctx.upstream.base_urls[0],
+            config={
+                "what": f"clients straight to the {ctx.upstream.kind}",
+                "stub_cpus_during_measurement": ctx.layout.sut,
+            },
+        )
+    finally:
+        for proc in ctx.upstream.procs:
+            proc.repin(ctx.upstream.cpus)
+
+
+@contextlib.contextmanager
+def _nginx_peer(ctx: Ctx) -> Iterator[PeerHandle]:
+    nginx = ensure_nginx()
+    if nginx is None:
+        raise NotAvailable("nginx is not installed and could not be installed")
+    port = free_port()
+    workers = len(ctx.layout.sut)
+    conf = _nginx.proxy_config(
+        ctx.group.workdir / "nginx-peer", port, workers, ctx.upstream.hostports
+    )
+    proc = _nginx.start_nginx(ctx.group, nginx, "nginx-peer", conf, port, ctx.layout.sut)
+    try:
+        yield PeerHandle(
+            "nginx",
+            f"http://127.0.0.1:{port}",
+            proc=proc,
+            config={
+                "worker_processes": workers,
+                "upstream_keepalive": 1024,
+                "proxy_buffering": "off",
+                "config_file": str(
+                    (ctx.group.workdir / "nginx-peer" / "nginx.conf").relative_to(BENCH.parent)
+                ),
+            },
+        )
+    finally:
+        ctx.group.stop(proc)
+
+
+def _litellm_config(upstreams: Sequence[str]) -> dict[str, Any]:
+    return {
+        "model_list": [
+            {
+                "model_name": "bench-model",
+                "litellm_params": {
+                    "model": "openai/bench-model",
+                    "api_base": f"{url}/v1",
+                    "api_key": "sk-stub-upstream",
+                },
+            }
+            for url in upstreams
+        ],
+        "litellm_settings": {
+            "drop_params": True,
+            "turn_off_message_logging": True,
+            "request_timeout": 600,
+            "telemetry": False,
+        },
+        "router_settings": {"routing_strategy": "simple-shuffle"},
+        "general_settings": {"master_key": LITELLM_MASTER_KEY},
+    }
+
+
+@contextlib.contextmanager
+def _litellm(ctx: Ctx) -> Iterator[PeerHandle]:
+    python = ensure_litellm()
+    if python is None:
+        raise NotAvailable("litellm[proxy] could not be installed into benchmarks/.venv-litellm")
+    port = free_port()
+    workers = len(ctx.layout.sut)
+    config = _litellm_config(ctx.upstream.base_urls)
+    path = ctx.group.workdir / "litellm-config.json"  # YAML is a superset of JSON
+    path.write_text(json.dumps(config, indent=2))
+    litellm = str(Path(python).parent / "litellm")
+    proc = ctx.group.start(
+        "litellm",
+        [
+            litellm,
+            "--config",
+            str(path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--num_workers",
+            str(workers),
+        ],
+        cpus=ctx.layout.sut,
+        env={
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "LITELLM_LOG": "ERROR",
+            "LITELLM_TELEMETRY": "False",
+        },
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health/liveliness", 180, proc)
+        yield PeerHandle(
+            "litellm",
+            f"http://127.0.0.1:{port}",
+            LITELLM_MASTER_KEY,
+            proc,
+            {
+                "config": {**config, "general_settings": {"master_key": "<set>"}},
+                "workers": workers,
+                "governance": {
+                    "auth": "ON (master key checked on every request)",
+                    "virtual_keys_budgets_rate_limits_spend_tracking": (
+                        "OFF: they need LiteLLM's database (Prisma, whose engines it downloads at "
+                        "start; no download is possible here), so LiteLLM ran without one"
+                    ),
+                    "logging_callbacks": "none",
+                },
+            },
+        )
+    finally:
+        ctx.group.stop(proc)
+
+
+@contextlib.contextmanager
+def _python_baseline(ctx: Ctx) -> Iterator[PeerHandle]:
+    port = free_port()
+    workers = len(ctx.layout.sut)
+    proc = ctx.group.start(
+        "python-baseline",
+        [
+            sys.executable,
+            str(BENCH / "python_baseline.py"),
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--backlog",
+            str(ctx.backlog),
+            *(["--backpressure", str(ctx.backpressure)] if ctx.backpressure else []),
+        ],
+        cpus=ctx.layout.sut,
+        env={"BASELINE_UPSTREAMS": ",".join(ctx.upstream.base_urls), "PYTHONPATH": str(BENCH)},
+    )
+    try:
+        wait_port("127.0.0.1", port, 60, proc)
+        yield PeerHandle(
+            "python-baseline",
+            f"http://127.0.0.1:{port}",
+            proc=proc,
+            config={
+                "server": "Granian ASGI, uvloop",
+                "workers": workers,
+                "forwarding": "Litestar @post route + one pooled httpx.AsyncClient, streamed",
+            },
+        )
+    finally:
+        ctx.group.stop(proc)
+
+
+@contextlib.contextmanager
+def _gpuproxy_on(ctx: Ctx) -> Iterator[PeerHandle]:
+    with _gpuproxy.open_gpuproxy(ctx, governance=True) as handle:
+        yield handle
+
+
+@contextlib.contextmanager
+def _gpuproxy_off(ctx: Ctx) -> Iterator[PeerHandle]:
+    with _gpuproxy.open_gpuproxy(ctx, governance=False) as handle:
+        yield handle

@@ -1,0 +1,232 @@
+"""Regenerates the performance tables in README.md (between the bench markers) from the
+latest results file of each scenario in benchmarks/results/."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from _tools import BENCH
+
+__all__ = ["RESULTS", "latest", "render", "update_readme"]
+
+RESULTS = BENCH / "results"
+README = BENCH.parent / "README.md"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+SCENARIOS = ("throughput", "streaming", "connections", "soak", "core", "gateway")
+
+
+def latest(scenario: str) -> tuple[Path, dict[str, Any]] | None:
+    files = sorted(RESULTS.glob(f"????-??-??-{scenario}.json"))
+    if not files:
+        return None
+    return files[-1], json.loads(files[-1].read_text())
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}" if abs(value) < 100 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _source(path: Path, data: dict[str, Any]) -> str:
+    m = data.get("machine", {})
+    kind = "quick" if data.get("quick") else "full"
+    return (
+        f"`{path.name}` ({kind}; {m.get('cores_usable')} cores, {m.get('cpu_model')}, "
+        f"load {_fmt((m.get('loadavg_at_start') or [None])[0])} at start)"
+    )
+
+
+def _throughput(path: Path, data: dict[str, Any]) -> list[str]:
+    r = data["result"]
+    lines = [
+        f"#### Throughput: non-streaming chat completions ({_source(path, data)})",
+        "",
+        "| peer | RPS c=1 | c=16 | c=64 | c=256 | p50 / p99 ms at c=64 | max rate with "
+        "p99 < 10 ms | added p99 at half max (ms) | vs nginx | vs LiteLLM | vs direct |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, p in r["peers"].items():
+        if not p.get("available"):
+            lines.append(f"| {name} | not available: {p.get('reason')} |||||||||| ")
+            continue
+        c = p["closed_loop"]
+        ratios = p.get("ratios", {})
+        c64 = c.get("64", {})
+        lines.append(
+            f"| {name} | "
+            + " | ".join(_fmt(c.get(k, {}).get("rps")) for k in ("1", "16", "64", "256"))
+            + f" | {_fmt(c64.get('p50_ms'))} / {_fmt(c64.get('p99_ms'))}"
+            + f" | {_fmt(p.get('open_loop_sweep', {}).get('max_rate_p99_under_limit'))}"
+            + f" | {_fmt(p.get('added_p99_ms_at_half_max'), 3)}"
+            + f" | {_fmt(ratios.get('throughput_vs_nginx'), 3)}"
+            + f" | {_fmt(ratios.get('throughput_vs_litellm'), 1)}"
+            + f" | {_fmt(ratios.get('throughput_vs_direct'), 3)} |"
+        )
+    return lines
+
+
+def _streaming(path: Path, data: dict[str, Any]) -> list[str]:
+    r = data["result"]
+    lines = [
+        f"#### Streaming: SSE chat completions ({_source(path, data)})",
+        "",
+        f"Stub: first event after {r['stub']['first_token_ms']:g} ms, then "
+        f"{r['stub']['chunks']} events {r['stub']['interval_ms']:g} ms apart; "
+        f"{r['concurrency']} concurrent streams.",
+        "",
+        "| peer | streams | TTFT p50 / p99 ms | added TTFT p50 / p99 ms | gap p50 / p99 ms "
+        "| added gap p50 / p99 ms | errors |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, p in r["peers"].items():
+        if not p.get("available"):
+            lines.append(f"| {name} | not available: {p.get('reason')} ||||||")
+            continue
+
+        def pair(d: dict[str, Any] | None) -> str:
+            d = d or {}
+            return f"{_fmt(d.get('p50'), 3)} / {_fmt(d.get('p99'), 3)}"
+
+        lines.append(
+            f"| {name} | {_fmt(p.get('streams'))} | {pair(p.get('ttft_ms'))} | "
+            f"{pair(p.get('added_ttft_ms'))} | {pair(p.get('gap_ms'))} | "
+            f"{pair(p.get('added_gap_ms'))} | {_fmt(p.get('errors'))} |"
+        )
+    return lines
+
+
+def _connections(path: Path, data: dict[str, Any]) -> list[str]:
+    r = data["result"]
+    lines = [
+        f"#### Connections: held trickling SSE streams ({_source(path, data)})",
+        "",
+        "| peer | target | held | RSS per stream (KiB) | CPU while held (% of a core) "
+        "| other requests p99 ms (errors) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, p in r["peers"].items():
+        if not p.get("available"):
+            lines.append(f"| {name} | not available: {p.get('reason')} |||||")
+            continue
+        for run in p.get("runs", []):
+            other = run.get("other_requests_while_held") or {}
+            lines.append(
+                f"| {name} | {_fmt(run.get('target'))} | {_fmt(run.get('held'))} | "
+                f"{_fmt(run.get('rss_per_connection_kib'))} | "
+                f"{_fmt(run.get('cpu_percent_of_one_core_while_held'), 1)} | "
+                f"{_fmt(other.get('p99_ms'))} ({_fmt(other.get('errors'))}) |"
+            )
+    return lines
+
+
+def _soak(path: Path, data: dict[str, Any]) -> list[str]:
+    r = data["result"]
+    lines = [
+        f"#### Soak: steady load at half the maximum ({_source(path, data)})",
+        "",
+        "| peer | rate (req/s) | duration (s) | RSS growth (MiB/min) | errors "
+        "| p99 first → last (max) ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, p in r["peers"].items():
+        if not p.get("segments"):
+            lines.append(f"| {name} | not available: {p.get('reason')} |||||")
+            continue
+        label = name + (f" (instead of {p['substitute_for']})" if p.get("substitute_for") else "")
+        lines.append(
+            f"| {label} | {_fmt(p['rate'])} | {_fmt(p['segments'][-1]['t_s'])} | "
+            f"{_fmt(p.get('rss_growth_mib_per_min'), 3)} | {_fmt(p.get('errors'))} | "
+            f"{_fmt(p.get('p99_first_ms'))} → {_fmt(p.get('p99_last_ms'))} "
+            f"({_fmt(p.get('p99_max_ms'))}) |"
+        )
+    return lines
+
+
+def _core(path: Path, data: dict[str, Any]) -> list[str]:
+    r = data["result"]
+    lines = [f"#### Core: criterion and binding calls ({_source(path, data)})", ""]
+    crit = r.get("criterion", {})
+    if crit.get("available"):
+        lines += ["| criterion benchmark | mean | median |", "|---|---|---|"]
+        for name, fig in crit.get("benchmarks", {}).items():
+            lines.append(f"| {name} | {_fmt(fig['mean_ns'])} ns | {_fmt(fig['median_ns'])} ns |")
+    else:
+        lines.append(f"criterion: not available: {crit.get('reason')}")
+    calls = r.get("binding_calls", {})
+    state = "see the JSON" if calls.get("available") else f"not available: {calls.get('reason')}"
+    lines += ["", f"binding calls: {state}"]
+    return lines
+
+
+def _goals() -> list[str]:
+    def get(scenario: str) -> dict[str, Any]:
+        found = latest(scenario)
+        return found[1].get("result", {}) if found else {}
+
+    tp, st, cn, sk = get("throughput"), get("streaming"), get("connections"), get("soak")
+    ours = tp.get("peers", {}).get("gpuproxy", {})
+    why = "" if ours.get("available") else f" (gpuproxy: {ours.get('reason', 'not measured')})"
+    stream_ours = st.get("peers", {}).get("gpuproxy", {})
+    conn_runs = cn.get("peers", {}).get("gpuproxy", {}).get("runs", [])
+    top = max(conn_runs, key=lambda run: run.get("held", 0), default={})
+    soak_ours = sk.get("peers", {}).get("gpuproxy", {})
+    other = (top.get("other_requests_while_held") or {}).get("p99_ms")
+    return [
+        "| goal | target | measured |",
+        "|---|---|---|",
+        f"| throughput vs nginx, governance ON | ≥ 0.5x | "
+        f"{_fmt(tp.get('throughput_vs_nginx'), 3)}{why} |",
+        f"| throughput vs LiteLLM, governance ON | ≥ 20x | "
+        f"{_fmt(tp.get('throughput_vs_litellm'), 1)}{why} |",
+        f"| added p99 at half of gpuproxy's max rate | ≤ 1 ms | "
+        f"{_fmt(ours.get('added_p99_ms_at_half_max'), 3)} ms |",
+        f"| added time to first token (p99) | ≤ 1 ms | "
+        f"{_fmt((stream_ours.get('added_ttft_ms') or {}).get('p99'), 3)} ms |",
+        f"| concurrent streams held by one instance | 100,000 | {_fmt(top.get('held'))} |",
+        f"| RSS per held stream | ≤ 40 KiB | {_fmt(top.get('rss_per_connection_kib'))} KiB |",
+        f"| other requests while held, p99 | < 50 ms | {_fmt(other)} ms |",
+        f"| soak memory growth / errors | ~0 MiB/min / 0 | "
+        f"{_fmt(soak_ours.get('rss_growth_mib_per_min'), 3)} / {_fmt(soak_ours.get('errors'))} |",
+    ]
+
+
+def render() -> str:
+    lines = [
+        START,
+        "",
+        "_Generated by `benchmarks/run.py` from the latest file of each scenario in "
+        "`benchmarks/results/`; see [benchmarks/README.md](benchmarks/README.md). "
+        "Quick runs are short harness validations on a shared machine: orders of "
+        "magnitude, not verdicts._",
+        "",
+        *_goals(),
+    ]
+    render_one = {
+        "throughput": _throughput,
+        "streaming": _streaming,
+        "connections": _connections,
+        "soak": _soak,
+        "core": _core,
+    }
+    for scenario, fn in render_one.items():
+        found = latest(scenario)
+        if found:
+            lines += ["", *fn(*found)]
+    return "\n".join([*lines, "", END])
+
+
+def update_readme(readme: Path = README) -> bool:
+    """Replace the marked block (re-reading the file right before writing)."""
+    text = readme.read_text()
+    start, end = text.find(START), text.find(END)
+    if start < 0 or end < start:
+        return False
+    readme.write_text(text[:start] + render() + text[end + len(END) :])
+    return True
