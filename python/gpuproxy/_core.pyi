@@ -1,7 +1,7 @@
 """Typed stub of the Rust extension `gpuproxy._core` (checked by `mypy.stubtest`)."""
 
-from collections.abc import Mapping
-from typing import Self, final
+from collections.abc import AsyncIterable, Generator, Iterable, Mapping, Sequence
+from typing import Any, Self, TypeAlias, final
 
 __all__ = [
     "DEFAULT_STRATEGY",
@@ -260,3 +260,144 @@ class RateLimiter:
     def __len__(self) -> int: ...
 
 # --- end balancer, tracker, limits ---
+
+# --- forwarding (crates/gpuproxy-py/src/forward.rs, forward/) ---
+
+UPSTREAM_ERROR_KINDS: tuple[str, ...]
+"""`UpstreamError.kind` values: connect, timeout, reset, protocol, body_too_large."""
+FORWARD_PROTOCOLS: tuple[str, ...]
+"""Wire protocols to backends: "http1", "h2c"."""
+
+_HeaderPart: TypeAlias = bytes | str
+_Headers: TypeAlias = Iterable[tuple[_HeaderPart, _HeaderPart] | Sequence[_HeaderPart]]
+_Body: TypeAlias = bytes | bytearray | memoryview | AsyncIterable[bytes] | None
+
+@final
+class Forwarder:
+    """Pooled HTTP/1.1 and h2c clients on a private tokio runtime.
+
+    `forward`/`forward_to` return at once with an awaitable; cancelling the awaiting task,
+    `UpstreamResponse.aclose()` or dropping the response aborts the upstream request and
+    releases the backend slot. Failures raise `UpstreamError` (`kind`), `NoBackendAvailable`,
+    or `ValueError` for a malformed request.
+    """
+
+    def __new__(
+        cls,
+        *,
+        connect_timeout: float = 5.0,
+        first_byte_timeout: float = 300.0,
+        total_timeout: float | None = None,
+        max_request_body: int = 33554432,
+        max_response_body: int = 268435456,
+        protocol: str = "http1",
+        pool_idle_timeout: float = 90.0,
+        pool_max_idle_per_backend: int = 512,
+        response_buffer_bytes: int = 262144,
+        runtime_threads: int = 1,
+    ) -> Self: ...
+    def forward(
+        self,
+        pool: Pool,
+        method: str,
+        path_and_query: str,
+        headers: _Headers,
+        body: _Body = None,
+        *,
+        affinity_key: bytes | str | None = None,
+        client_ip: str | None = None,
+        request_id: str | None = None,
+        guard: ConnectionGuard | None = None,
+    ) -> PendingResponse:
+        """Selects a backend of `pool` now (or uses `guard`, which it consumes) and
+        forwards; a connect failure is retried once on another backend. Raises
+        `NoBackendAvailable` immediately when the pool cannot take the request."""
+    def forward_to(
+        self,
+        address: str,
+        method: str,
+        path_and_query: str,
+        headers: _Headers,
+        body: _Body = None,
+        *,
+        client_ip: str | None = None,
+        request_id: str | None = None,
+    ) -> PendingResponse:
+        """Forwards to `host:port`, `http://host:port[/base]` or `h2c://host:port[/base]`."""
+    def close(self) -> None: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def runtime_threads(self) -> int: ...
+
+@final
+class PendingResponse:
+    """`await` it for the `UpstreamResponse` (status and headers; the body streams)."""
+
+    def __await__(self) -> Generator[Any, None, UpstreamResponse]: ...
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> Any: ...
+    def send(self, value: object) -> Any: ...
+    def throw(self, typ: object, val: object = None, tb: object = None) -> Any: ...
+    def close(self) -> None: ...
+
+@final
+class UpstreamResponse:
+    """A forwarded response; iterate it (`async for`) for the body chunks."""
+
+    @property
+    def status(self) -> int: ...
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """Lower-case names and values as bytes (ASGI style), hop-by-hop headers removed."""
+    @property
+    def backend_id(self) -> str | None: ...
+    @property
+    def request_id(self) -> str: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def is_open(self) -> bool: ...
+    def __aiter__(self) -> Self: ...
+    def __anext__(self) -> BodyRead: ...
+    def read(self) -> BodyRead:
+        """The rest of the body in one `bytes` (bounded by `max_response_body`)."""
+    def aclose(self) -> Completed: ...
+    def close(self) -> None: ...
+
+@final
+class BodyRead:
+    """Awaitable for one body chunk, or for the whole rest of the body (`read()`)."""
+
+    def __await__(self) -> Generator[Any, None, bytes]: ...
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> Any: ...
+    def send(self, value: object) -> Any: ...
+    def throw(self, typ: object, val: object = None, tb: object = None) -> Any: ...
+
+@final
+class Completed:
+    """An awaitable that is already done."""
+
+    def __await__(self) -> Generator[Any]: ...
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> Any: ...
+
+@final
+class UploadSink:
+    """The producing end of a streamed request body (used by `gpuproxy._upload`)."""
+
+    def try_send(self, chunk: bytes) -> bool: ...
+    def send(self, chunk: bytes) -> SendWait: ...
+    def finish(self) -> None: ...
+    def abort(self) -> None: ...
+
+@final
+class SendWait:
+    def __await__(self) -> Generator[Any]: ...
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> Any: ...
+    def send(self, value: object) -> Any: ...
+    def throw(self, typ: object, val: object = None, tb: object = None) -> Any: ...
+
+# --- end forwarding ---

@@ -4,6 +4,7 @@ use pyo3::prelude::*;
 
 mod clock;
 mod errors;
+mod forward;
 mod limits;
 mod pool;
 mod registry;
@@ -13,5 +14,6 @@ mod snapshots;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", gpuproxy_core::VERSION)?;
     registry::register(m)?;
+    forward::register(m)?;
     Ok(())
 }
