@@ -48,7 +48,7 @@ def _free_port() -> int:
 @pytest.fixture
 async def proxy() -> AsyncIterator[Proxy]:
     registry = WorkerRegistry(min_interval_s=0.05, resume_grace_s=5)
-    app = Litestar(route_handlers=[workers_connect])
+    app = Litestar(route_handlers=[workers_connect], logging_config=None)
     app.state["worker_registry"] = registry
     port = _free_port()
     server = Server(
