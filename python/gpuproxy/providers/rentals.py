@@ -234,8 +234,13 @@ class Rentals:
 
     # ---- destroy -------------------------------------------------------------------
 
-    async def destroy(self, record: InstanceRecord) -> InstanceRecord:
-        """Destroy at the provider (idempotent); raises ProviderError when it cannot."""
+    async def destroy(
+        self, record: InstanceRecord, *, final_status: str = "destroyed", message: str = ""
+    ) -> InstanceRecord:
+        """Destroy at the provider (idempotent); raises ProviderError when it cannot.
+
+        `final_status` is "failed" when the proxy destroys an instance that never started.
+        """
         if record.terminal:
             return record
         if record.provider_instance_id is None:
@@ -263,7 +268,7 @@ class Rentals:
             log.warning("destroy of %s failed (%s); will retry", record.id, exc)
             raise
         self.catalog.invalidate(provider.name)
-        return await self._ended(record, "destroyed", "", previous=previous)
+        return await self._ended(record, final_status, message, previous=previous)
 
     async def _destroy_at_provider(self, provider: Provider, instance_id: str) -> None:
         try:

@@ -131,9 +131,16 @@ async def reserve(
     primaries, spares = ranked[:count], list(ranked[count:])
     slots = [SlotResult(index=i, status="failed") for i in range(count)]
     refused = asyncio.Event()  # billing said no: stop starting new attempts
+    gave_up: set[int] = set()
 
     async def fill(slot: SlotResult, first: Offer | None) -> None:
-        offer = first
+        try:
+            await attempt(slot, first)
+        finally:
+            if slot.status != "reserved":
+                gave_up.add(slot.index)
+
+    async def attempt(slot: SlotResult, offer: Offer | None) -> None:
         while offer is not None and len(slot.offers_tried) < MAX_ATTEMPTS:
             slot.offers_tried.append(offer.id)
             try:
@@ -149,16 +156,13 @@ async def reserve(
             except ProviderError as exc:  # the provider itself is failing: do not hammer it
                 slot.error = exc
                 return
-            except Exception as exc:  # billing refusals and anything unexpected end the slot
-                if not isinstance(exc, ProviderError):
-                    refused.set()
+            except Exception as exc:  # billing refusals (and the unexpected) end every slot
+                refused.set()
                 slot.error = exc
                 return
-            if refused.is_set() or (all_or_nothing and _any_failed(slots, slot)):
+            if refused.is_set() or (all_or_nothing and gave_up):
                 return
             offer = spares.pop(0) if spares else None
-        if offer is None and slot.error is None:
-            slot.error = ProviderNotFound("reserve", "no further matching offer to try")
 
     await asyncio.gather(
         *(fill(slot, primaries[i] if i < len(primaries) else None) for i, slot in enumerate(slots))
@@ -176,11 +180,6 @@ async def reserve(
         status = "complete" if kept == count else ("partial" if kept else "failed")
     record = await rentals.store.finish_reservation(record, reserved=kept, status=status)
     return Reservation(record=record, slots=slots, errors=listing.errors)
-
-
-def _any_failed(slots: list[SlotResult], current: SlotResult) -> bool:
-    # Only slots that gave up count; the current one is still trying.
-    return any(s is not current and s.status == "failed" and s.error for s in slots)
 
 
 async def _roll_back(rentals: Rentals, reserved: list[SlotResult]) -> None:
