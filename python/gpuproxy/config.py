@@ -11,7 +11,7 @@ import os
 import secrets
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal, TypeVar, TypedDict
 
 import msgspec
 
@@ -102,6 +102,22 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     crypto_rpc_url: str = ""  # CRYPTO_RPC_URL
     crypto_receiving_address: str = ""  # CRYPTO_RECEIVING_ADDRESS
     local_fleet_enabled: bool = True  # LOCAL_FLEET_ENABLED
+    # --- inference gateway (gpuproxy.gateway) ---
+    gateway_worker_max_concurrency: int = 64  # GATEWAY_WORKER_MAX_CONCURRENCY (0 = unlimited)
+    gateway_queue_max_depth: int = 1000  # GATEWAY_QUEUE_MAX_DEPTH (waiters per model route)
+    gateway_queue_timeout_s: float = 30.0  # GATEWAY_QUEUE_TIMEOUT_SECONDS (default wait)
+    gateway_queue_max_timeout_s: float = 600.0  # GATEWAY_QUEUE_MAX_TIMEOUT_SECONDS (cap)
+    gateway_default_max_tokens: int = 1024  # GATEWAY_DEFAULT_MAX_TOKENS (reservation estimate)
+    #: micro-dollars per million tokens (GATEWAY_DEFAULT_INPUT_PRICE / _OUTPUT_PRICE, dollars)
+    gateway_default_input_price: int = 0
+    gateway_default_output_price: int = 0
+    gateway_upstreams: str = ""  # GATEWAY_UPSTREAMS: model=url,... (static shared workers)
+    gateway_proxy_allowlist: tuple[str, ...] = ()  # GATEWAY_PROXY_ALLOWLIST: hosts, *.x, CIDRs
+    gateway_connect_timeout_s: float = 5.0  # GATEWAY_CONNECT_TIMEOUT_SECONDS
+    gateway_first_byte_timeout_s: float = 300.0  # GATEWAY_FIRST_BYTE_TIMEOUT_SECONDS
+    gateway_max_request_bytes: int = 16 * 1024 * 1024  # GATEWAY_MAX_REQUEST_BYTES
+    gateway_usage_batch_size: int = 500  # GATEWAY_USAGE_BATCH_SIZE
+    gateway_usage_flush_ms: int = 500  # GATEWAY_USAGE_FLUSH_MS
 
     @property
     def sqlite_path(self) -> Path:
@@ -323,7 +339,75 @@ def load_settings(
         crypto_rpc_url=r.text("CRYPTO_RPC_URL", ""),
         crypto_receiving_address=r.text("CRYPTO_RECEIVING_ADDRESS", ""),
         local_fleet_enabled=r.boolean("LOCAL_FLEET_ENABLED", True),
+        **_gateway_settings(r),
     )
+
+
+class _GatewayFields(TypedDict):
+    gateway_worker_max_concurrency: int
+    gateway_queue_max_depth: int
+    gateway_queue_timeout_s: float
+    gateway_queue_max_timeout_s: float
+    gateway_default_max_tokens: int
+    gateway_default_input_price: int
+    gateway_default_output_price: int
+    gateway_upstreams: str
+    gateway_proxy_allowlist: tuple[str, ...]
+    gateway_connect_timeout_s: float
+    gateway_first_byte_timeout_s: float
+    gateway_max_request_bytes: int
+    gateway_usage_batch_size: int
+    gateway_usage_flush_ms: int
+
+
+def _gateway_settings(r: _Reader) -> _GatewayFields:
+    """The inference gateway's GATEWAY_* variables."""
+
+    def seconds(name: str, default: float, low: float, high: float) -> float:
+        def parse(value: str) -> float:
+            number = float(value)
+            if not low <= number <= high:
+                raise ValueError(value)
+            return number
+
+        return r.parse(name, default, parse, f"a number of seconds from {low:g} to {high:g}")
+
+    def price(name: str) -> int:
+        def parse(value: str) -> int:
+            micros = dollars_to_micros(value)
+            if micros < 0:
+                raise ValueError(value)
+            return micros
+
+        return r.parse(name, 0, parse, "a non-negative dollar amount per million tokens")
+
+    allowlist = tuple(
+        entry.strip() for entry in r.text("GATEWAY_PROXY_ALLOWLIST", "").split(",") if entry.strip()
+    )
+    return {
+        "gateway_worker_max_concurrency": r.integer(
+            "GATEWAY_WORKER_MAX_CONCURRENCY", 64, 0, 1_000_000
+        ),
+        "gateway_queue_max_depth": r.integer("GATEWAY_QUEUE_MAX_DEPTH", 1000, 0, 1_000_000),
+        "gateway_queue_timeout_s": seconds("GATEWAY_QUEUE_TIMEOUT_SECONDS", 30.0, 0, 3600),
+        "gateway_queue_max_timeout_s": seconds(
+            "GATEWAY_QUEUE_MAX_TIMEOUT_SECONDS", 600.0, 0, 86_400
+        ),
+        "gateway_default_max_tokens": r.integer("GATEWAY_DEFAULT_MAX_TOKENS", 1024, 1, 10_000_000),
+        "gateway_default_input_price": price("GATEWAY_DEFAULT_INPUT_PRICE"),
+        "gateway_default_output_price": price("GATEWAY_DEFAULT_OUTPUT_PRICE"),
+        "gateway_upstreams": r.text("GATEWAY_UPSTREAMS", ""),
+        "gateway_proxy_allowlist": allowlist,
+        "gateway_connect_timeout_s": seconds("GATEWAY_CONNECT_TIMEOUT_SECONDS", 5.0, 0.01, 600),
+        "gateway_first_byte_timeout_s": seconds(
+            "GATEWAY_FIRST_BYTE_TIMEOUT_SECONDS", 300.0, 0.01, 86_400
+        ),
+        "gateway_max_request_bytes": r.integer(
+            "GATEWAY_MAX_REQUEST_BYTES", 16 * 1024 * 1024, 1024, 1 << 31
+        ),
+        "gateway_usage_batch_size": r.integer("GATEWAY_USAGE_BATCH_SIZE", 500, 1, 100_000),
+        "gateway_usage_flush_ms": r.integer("GATEWAY_USAGE_FLUSH_MS", 500, 10, 60_000),
+    }
 
 
 _FACILITIES = (
