@@ -15,6 +15,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from gpuproxy import __version__
+from gpuproxy.accounts.middleware import AuthMiddleware
+from gpuproxy.accounts.startup import start_accounts
 from gpuproxy.api.errors import EXCEPTION_HANDLERS
 from gpuproxy.api.request_id import RequestIdMiddleware
 from gpuproxy.api.routes import ROUTE_HANDLERS
@@ -26,9 +28,11 @@ __all__ = ["create_app"]
 
 
 #: Coroutines `(services) -> None` run once at startup, in order (each area adds its own).
-STARTUP_HOOKS: list[Any] = []
+STARTUP_HOOKS: list[Any] = [
+    start_accounts,
+]
 #: Extra ASGI middleware after the request id (authentication is added here by accounts).
-MIDDLEWARE: list[Any] = []
+MIDDLEWARE: list[Any] = [AuthMiddleware]
 
 
 def _provide_services(state: State) -> Services:

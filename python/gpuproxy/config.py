@@ -30,6 +30,7 @@ DbType = Literal["sqlite", "postgres"]
 SessionMode = Literal["sql", "redis", "balanced"]
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 SyslogNetwork = Literal["tcp", "udp", "unix", ""]
+JwtAlgorithm = Literal["HS256", "RS256", "EdDSA"]
 
 #: The 17 guard-rail windows of the seeds, in minutes (5 min .. 72 h).
 GUARDRAIL_WINDOWS_MINUTES: tuple[int, ...] = (
@@ -78,6 +79,17 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     redis_url: str = ""  # REDIS_URL, or built from REDIS_HOST/REDIS_PORT
     session_mode: SessionMode = "sql"  # SESSION_MODE
     jwt_secret: str = ""  # JWT_SECRET (generated into DATA_DIR for the embedded default)
+    jwt_algorithm: JwtAlgorithm = "HS256"  # JWT_ALGORITHM (HS256 | RS256 | EdDSA)
+    jwt_private_key_file: str = ""  # JWT_PRIVATE_KEY_FILE (PEM; required for RS256/EdDSA)
+    jwt_ttl_seconds: int = 86_400  # JWT_TTL_SECONDS (access-token lifetime)
+    refresh_ttl_seconds: int = 30 * 86_400  # REFRESH_TOKEN_TTL_SECONDS (session lifetime)
+    bcrypt_rounds: int = 12  # BCRYPT_ROUNDS (4..31; tests lower it)
+    rate_limit_per_minute: int = 600  # RATE_LIMIT_PER_MINUTE (per user; 0 = unlimited)
+    auth_cache_ttl_seconds: float = 1.0  # AUTH_CACHE_TTL_SECONDS (default 30 with Redis)
+    login_max_failures: int = 5  # LOGIN_MAX_FAILURES (per account per lockout window)
+    login_max_failures_per_ip: int = 50  # LOGIN_MAX_FAILURES_PER_IP
+    login_lockout_seconds: int = 900  # LOGIN_LOCKOUT_SECONDS
+    bootstrap_admin: bool = True  # BOOTSTRAP_ADMIN (first start: create admin@gpucloud.local)
     log_level: LogLevel = "info"  # LOG_LEVEL
     log_file: str = ""  # LOG_FILE or AISERVE_LOG_FILE
     syslog_enabled: bool = False  # SYSLOG_ENABLED
@@ -250,8 +262,10 @@ def _guardrail_limits(reader: _Reader) -> dict[int, int]:
     return limits
 
 
-def _jwt_secret(reader: _Reader, db_type: str, data_dir: Path) -> str:
+def _jwt_secret(reader: _Reader, db_type: str, data_dir: Path, algorithm: str = "HS256") -> str:
     secret = reader.raw("JWT_SECRET") or ""
+    if algorithm != "HS256" and not secret:
+        return ""  # asymmetric keys sign the tokens; no shared secret needed
     if db_type == "postgres" or secret:
         if not secret:
             raise ConfigError("JWT_SECRET is required when DB_TYPE=postgres (32+ characters)")
@@ -283,6 +297,42 @@ def _embedded_jwt_secret(data_dir: Path) -> str:
     return secret
 
 
+def _jwt_algorithm(reader: _Reader) -> str:
+    names = {"hs256": "HS256", "rs256": "RS256", "eddsa": "EdDSA"}
+    chosen = reader.choice("JWT_ALGORITHM", "hs256", tuple(names))
+    return names[chosen]
+
+
+def _jwt_private_key_file(reader: _Reader, algorithm: str) -> str:
+    path = reader.text("JWT_PRIVATE_KEY_FILE", "")
+    if algorithm == "HS256":
+        return path
+    if not path or not Path(path).is_file():
+        raise ConfigError(
+            f"JWT_PRIVATE_KEY_FILE={path!r} is invalid: JWT_ALGORITHM={algorithm} needs a "
+            "readable PEM private key file"
+        )
+    return path
+
+
+def _auth_cache_ttl(reader: _Reader, redis_url: str) -> float:
+    """How long a verified key or session stays trusted without a store check.
+
+    With Redis, pub/sub invalidation reaches every worker within a second, so the TTL is a
+    safety net (30 s); without Redis only this process hears invalidations, so 1 s bounds
+    revocation for any other worker.
+    """
+
+    def parse(value: str) -> float:
+        number = float(value)
+        if not 0.05 <= number <= 3600:
+            raise ValueError(value)
+        return number
+
+    default = 30.0 if redis_url else 1.0
+    return reader.parse("AUTH_CACHE_TTL_SECONDS", default, parse, "seconds from 0.05 to 3600")
+
+
 def load_settings(
     env: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
 ) -> Settings:
@@ -298,6 +348,8 @@ def load_settings(
     lb_strategy = r.choice("LB_STRATEGY", "p2c_ewma", LB_STRATEGIES)
     db_name_default = "gpuproxy.db" if db_type == "sqlite" else "gpuproxy"
     syslog_network = r.choice("SYSLOG_NETWORK", "", ("tcp", "udp", "unix", ""))
+    redis_url = _redis_url(r)
+    jwt_algorithm = _jwt_algorithm(r)
     return Settings(
         host=r.text("HOST", "127.0.0.1"),
         port=r.integer("PORT", 8080, 0, 65535),
@@ -313,9 +365,20 @@ def load_settings(
         db_password=r.text("DB_PASSWORD", ""),
         db_max_conns=r.integer("DB_MAX_CONNS", 20, 1, 10_000),
         db_use_pgbouncer=r.boolean("DB_USE_PGBOUNCER", False),
-        redis_url=_redis_url(r),
+        redis_url=redis_url,
         session_mode=r.choice("SESSION_MODE", "sql", ("sql", "redis", "balanced")),  # type: ignore[arg-type]
-        jwt_secret=_jwt_secret(r, db_type, data_dir),
+        jwt_secret=_jwt_secret(r, db_type, data_dir, jwt_algorithm),
+        jwt_algorithm=jwt_algorithm,  # type: ignore[arg-type]
+        jwt_private_key_file=_jwt_private_key_file(r, jwt_algorithm),
+        jwt_ttl_seconds=r.integer("JWT_TTL_SECONDS", 86_400, 60, 30 * 86_400),
+        refresh_ttl_seconds=r.integer("REFRESH_TOKEN_TTL_SECONDS", 30 * 86_400, 300, 365 * 86_400),
+        bcrypt_rounds=r.integer("BCRYPT_ROUNDS", 12, 4, 31),
+        rate_limit_per_minute=r.integer("RATE_LIMIT_PER_MINUTE", 600, 0, 10_000_000),
+        auth_cache_ttl_seconds=_auth_cache_ttl(r, redis_url),
+        login_max_failures=r.integer("LOGIN_MAX_FAILURES", 5, 1, 1_000_000),
+        login_max_failures_per_ip=r.integer("LOGIN_MAX_FAILURES_PER_IP", 50, 1, 1_000_000),
+        login_lockout_seconds=r.integer("LOGIN_LOCKOUT_SECONDS", 900, 1, 86_400),
+        bootstrap_admin=r.boolean("BOOTSTRAP_ADMIN", True),
         log_level=r.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error", "critical")),  # type: ignore[arg-type]
         log_file=r.text("LOG_FILE", r.text("AISERVE_LOG_FILE", "")),
         syslog_enabled=r.boolean("SYSLOG_ENABLED", False),

@@ -10,11 +10,15 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from gpuproxy.config import Settings
 from gpuproxy.storage.database import Database, open_database
 from gpuproxy.storage.kv import KeyValueStore, open_kv
 from gpuproxy.storage.migrations import apply_migrations
+
+if TYPE_CHECKING:
+    from gpuproxy.accounts.service import AccountsService
 
 __all__ = ["Services", "start_services"]
 
@@ -30,6 +34,8 @@ class Services:
     shutdown_hooks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     #: Background tasks owned by the app; cancelled at shutdown after the hooks ran.
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    #: Users, tokens, API keys, sessions, rate limits (set by the accounts startup hook).
+    accounts: AccountsService | None = None
 
     def spawn(self, coro: Awaitable[None], name: str) -> asyncio.Task[None]:
         """Run a background coroutine for the app's lifetime; failures are logged, not lost."""

@@ -24,6 +24,11 @@ class Principal(msgspec.Struct, frozen=True):
     api_key_id: str | None = None
     rate_limit_per_minute: int | None = None
     priority: int = 0
+    #: The login session of a JWT caller (logout revokes it); None for API keys.
+    session_id: str | None = None
+    #: The rate-limit bucket the caller counts against: the key's own when the key has a
+    #: limit of its own ("k:<key id>"), else the user's ("u:<user id>").
+    rate_limit_key: str | None = None
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gpuproxy.api.admin import AdminController
+from gpuproxy.api.auth import AuthController
 from gpuproxy.api.health import HealthController
 from gpuproxy.api.workers_ws import workers_connect
 
@@ -14,5 +16,7 @@ __all__ = ["ROUTE_HANDLERS"]
 
 ROUTE_HANDLERS: list[Any] = [
     HealthController,
+    AuthController,
+    AdminController,
     workers_connect,
 ]

@@ -1,4 +1,8 @@
-"""`aiserve-gpuproxy-admin`: operator commands (migrations, users, spending)."""
+"""`aiserve-gpuproxy-admin`: operator commands (migrations, users, keys, audit, spending).
+
+Works directly on the configured database (DB_* settings). Tables by default, `--json`
+for scripts. Exit status: 0 done, 1 refused or failed (message on stderr), 2 not built.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+from gpuproxy.accounts.errors import AccountsError
+from gpuproxy.cli._accounts_commands import COMMANDS, add_account_commands
 from gpuproxy.cli._common import not_built
 from gpuproxy.config import load_settings
 from gpuproxy.exceptions import ConfigError, GpuProxyError
@@ -19,17 +25,20 @@ PROG = "aiserve-gpuproxy-admin"
 
 #: Commands of the seeds that later issues implement; they exit 2 saying so.
 _PENDING = {
-    "users": "list users",
-    "make-admin": "grant admin privilege to a user (email)",
     "guardrails-spending": "show a user's spending over the guard-rail windows (email)",
     "guardrails-reset": "reset a user's spending windows (email)",
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="JSON output for scripts")
     parser = argparse.ArgumentParser(prog=PROG, description="Administer an aiserve-gpuproxy.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("migrate", help="apply pending database migrations (uses DB_* settings)")
+    commands.add_parser(
+        "migrate", parents=[common], help="apply pending database migrations (uses DB_* settings)"
+    )
+    add_account_commands(commands, common)
     for name, text in _PENDING.items():
         pending = commands.add_parser(name, help=f"{text} [not implemented yet]")
         pending.add_argument("args", nargs="*")
@@ -52,9 +61,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "migrate":
             return asyncio.run(_migrate())
+        command = COMMANDS.get(args.command)
+        if command is not None:
+            result: int = asyncio.run(command(args))
+            return result
         return not_built(PROG, args.command)
     except (ConfigError, GpuProxyError) as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
+        message = str(exc)
+        if isinstance(exc, AccountsError) and exc.http_status == 409:
+            message = "a user with this email exists already"
+        print(f"{PROG}: {message}", file=sys.stderr)
         return 1
 
 
