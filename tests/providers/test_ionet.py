@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 
 import pytest
 from tests.fakes.ionet import FakeIoNet
@@ -18,6 +19,23 @@ from gpuproxy.providers.errors import (
 )
 from gpuproxy.providers.ionet import IoNetProvider, parse_offer_id
 from gpuproxy.providers.params import OfferFilters, RentConfig
+
+FAST_RETRY = RetryPolicy(attempts=4, base_s=0.01, max_s=0.05)
+
+
+@pytest.fixture
+async def fake_ionet() -> AsyncIterator[FakeIoNet]:
+    async with FakeIoNet() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def ionet(fake_ionet: FakeIoNet) -> AsyncIterator[IoNetProvider]:
+    provider = IoNetProvider(
+        fake_ionet.api_key, fake_ionet.base_url, retry=FAST_RETRY, poll_interval_s=0.02
+    )
+    yield provider
+    await provider.aclose()
 
 
 async def test_offers_are_normalised_per_gpu_and_per_instance(

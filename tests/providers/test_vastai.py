@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 from tests.fakes.vastai import FakeVastAi
 
@@ -17,6 +19,21 @@ from gpuproxy.providers.params import OfferFilters, RentConfig
 from gpuproxy.providers.vastai import VastAiProvider, build_search_query
 
 FAST_RETRY = RetryPolicy(attempts=4, base_s=0.01, max_s=0.05)
+
+
+@pytest.fixture
+async def fake_vast() -> AsyncIterator[FakeVastAi]:
+    async with FakeVastAi() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def vast(fake_vast: FakeVastAi) -> AsyncIterator[VastAiProvider]:
+    provider = VastAiProvider(
+        fake_vast.api_key, fake_vast.base_url, retry=FAST_RETRY, poll_interval_s=0.02
+    )
+    yield provider
+    await provider.aclose()
 
 
 def test_search_query_translates_filters_into_vast_units() -> None:

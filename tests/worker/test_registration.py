@@ -9,19 +9,23 @@ import json
 import os
 import signal
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from granian.constants import Interfaces
 from granian.server.embed import Server
 from litestar import Litestar
+from tests.worker._spawn import SpawnWorker, worker_spawner
 from websockets.asyncio.client import connect
 
 from gpuproxy.api.workers_ws import workers_connect
 from gpuproxy.gateway.workers import WorkerEvent, WorkerRegistry
-from gpuproxy.providers._workerproc import WorkerProcess
 
-SpawnWorker = Callable[..., Awaitable[WorkerProcess]]
+
+@pytest.fixture
+async def spawn_worker() -> AsyncIterator[SpawnWorker]:
+    async with worker_spawner() as spawn:
+        yield spawn
 
 
 class Proxy:

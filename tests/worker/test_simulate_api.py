@@ -5,16 +5,19 @@ from __future__ import annotations
 import base64
 import struct
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import httpx
 import openai
 import pytest
 from openai import AsyncOpenAI
+from tests.worker._spawn import SpawnWorker, worker_spawner
 
-from gpuproxy.providers._workerproc import WorkerProcess
 
-SpawnWorker = Callable[..., Awaitable[WorkerProcess]]
+@pytest.fixture
+async def spawn_worker() -> AsyncIterator[SpawnWorker]:
+    async with worker_spawner() as spawn:
+        yield spawn
 
 
 def _client(endpoint: str) -> AsyncOpenAI:
