@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import struct
 import time
@@ -210,3 +211,32 @@ async def test_openai_backend_fronts_an_upstream(spawn_worker: SpawnWorker) -> N
     assert [m.id for m in (await proxied.models.list()).data] == ["sim"]
     await direct.close()
     await proxied.close()
+
+
+async def test_client_disconnect_stops_generation(spawn_worker: SpawnWorker) -> None:
+    worker = await spawn_worker("--model", "sim", "--token-rate", "20")
+    body = {
+        "model": "sim",
+        "messages": [{"role": "user", "content": "x"}],
+        "max_tokens": 200,
+        "ignore_eos": True,
+        "stream": True,
+    }
+    async with httpx.AsyncClient() as client:
+        async with client.stream(
+            "POST", f"{worker.endpoint}/v1/chat/completions", json=body
+        ) as response:
+            async for _ in response.aiter_lines():
+                break  # leave after the first event of a 10 s stream
+        in_flight = 1
+        for _ in range(50):
+            in_flight = (await client.get(f"{worker.endpoint}/health")).json()["in_flight"]
+            if in_flight == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert in_flight == 0  # generation stopped, not running on for 10 s
+        bad = await client.post(
+            f"{worker.endpoint}/v1/chat/completions",
+            json={"model": "sim", "messages": [], "stream": True},
+        )
+        assert bad.status_code == 400  # errors still surface on the watched path

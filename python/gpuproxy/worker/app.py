@@ -4,7 +4,10 @@ upstream): `/health`, `/v1/models`, `/v1/chat/completions`, `/v1/completions`,
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from collections.abc import Awaitable
 from typing import Any, Protocol
 
 import msgspec
@@ -41,6 +44,27 @@ class Backend(Protocol):
     async def healthy(self) -> bool: ...
 
     async def aclose(self) -> None: ...
+
+
+async def _until_disconnect(work: Awaitable[None], receive: Receive) -> None:
+    """Run `work`, cancelling it when the client disconnects (ASGI `http.disconnect`)."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnected(receive))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if not task.cancelled():
+        task.result()  # re-raise what the handler raised (e.g. RequestError -> 400)
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 class WorkerApp:
@@ -108,7 +132,7 @@ class WorkerApp:
         except ConnectionResetError:
             return
         if isinstance(self.backend, UpstreamBackend):
-            await self.backend.forward(path, body, out)
+            await _until_disconnect(self.backend.forward(path, body, out), receive)
             return
         try:
             payload = _decoder.decode(body)
@@ -119,8 +143,12 @@ class WorkerApp:
             await out.json(400, openai_error("the body must be a JSON object"))
             return
         handler: Any = getattr(self.backend, _ROUTES[path])
+        call = handler(payload, out)
+        slow = payload.get("stream") or self.backend.token_rate > 0
         try:
-            await handler(payload, out)
+            # Only paced or streamed answers take long enough to be worth watching for a
+            # client that left; cancelling stops generating tokens nobody reads.
+            await (_until_disconnect(call, receive) if slow else call)
         except RequestError as exc:
             if not out.started:
                 await out.json(exc.status, openai_error(str(exc), param=exc.param, code=exc.code))
