@@ -21,6 +21,7 @@ from gpuproxy.api.errors import EXCEPTION_HANDLERS
 from gpuproxy.api.request_id import RequestIdMiddleware
 from gpuproxy.api.routes import ROUTE_HANDLERS
 from gpuproxy.config import Settings, load_settings
+from gpuproxy.gateway.service import start_gateway
 from gpuproxy.logs import configure_logging
 from gpuproxy.services import Services, start_services
 
@@ -30,6 +31,7 @@ __all__ = ["create_app"]
 #: Coroutines `(services) -> None` run once at startup, in order (each area adds its own).
 STARTUP_HOOKS: list[Any] = [
     start_accounts,
+    start_gateway,
 ]
 #: Extra ASGI middleware after the request id (authentication is added here by accounts).
 MIDDLEWARE: list[Any] = [AuthMiddleware]

@@ -10,6 +10,7 @@ from typing import Any
 from gpuproxy.api.admin import AdminController
 from gpuproxy.api.auth import AuthController
 from gpuproxy.api.health import HealthController
+from gpuproxy.api.openai_routes import OPENAI_ROUTE_HANDLERS
 from gpuproxy.api.workers_ws import workers_connect
 
 __all__ = ["ROUTE_HANDLERS"]
@@ -19,4 +20,5 @@ ROUTE_HANDLERS: list[Any] = [
     AuthController,
     AdminController,
     workers_connect,
+    *OPENAI_ROUTE_HANDLERS,
 ]

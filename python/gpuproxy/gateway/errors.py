@@ -42,8 +42,10 @@ def error_json(
     code: str | None = None,
     param: str | None = None,
     extra: dict[str, Any] | None = None,
+    top_level: dict[str, Any] | None = None,
 ) -> bytes:
-    """The encoded OpenAI error body (`extra` adds fields such as guard-rail violations)."""
+    """The encoded OpenAI error body; `extra` adds fields inside `error`, `top_level` next
+    to it (billing puts guard-rail `violations` there)."""
     error: dict[str, Any] = {
         "message": message,
         "type": _TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error"),
@@ -52,7 +54,10 @@ def error_json(
     }
     if extra:
         error.update(extra)
-    return _encoder.encode({"error": error})
+    body: dict[str, Any] = {"error": error}
+    if top_level:
+        body.update({k: v for k, v in top_level.items() if k != "error"})
+    return _encoder.encode(body)
 
 
 class GatewayError(GpuProxyError):
@@ -67,6 +72,7 @@ class GatewayError(GpuProxyError):
         param: str | None = None,
         headers: list[tuple[bytes, bytes]] | None = None,
         extra: dict[str, Any] | None = None,
+        top_level: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -75,10 +81,16 @@ class GatewayError(GpuProxyError):
         self.param = param
         self.headers = headers or []
         self.extra = extra
+        self.top_level = top_level
 
     def body(self) -> bytes:
         return error_json(
-            self.status, self.message, code=self.code, param=self.param, extra=self.extra
+            self.status,
+            self.message,
+            code=self.code,
+            param=self.param,
+            extra=self.extra,
+            top_level=self.top_level,
         )
 
     def __repr__(self) -> str:

@@ -1,0 +1,171 @@
+"""The inference gateway's long-lived state (`services.gateway`) and its startup hook.
+
+Wires the worker registry into the model pools, owns the Rust forwarder, the admission
+queue, prices, metrics, the usage writer and the proxy target policy. The request path
+itself lives in `gpuproxy.gateway.handler` (called by the raw ASGI routes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from gpuproxy import _core
+from gpuproxy.gateway.admission import AdmissionQueue
+from gpuproxy.gateway.metrics import GatewayMetrics
+from gpuproxy.gateway.pools import ModelPools, PoolEntry, SharedPoolConfig, Slot
+from gpuproxy.gateway.prices import PRICES_CHANNEL, PriceBook
+from gpuproxy.gateway.shared_pools import SHARED_POOLS_CHANNEL, SharedPoolStore
+from gpuproxy.gateway.ssrf import TargetPolicy
+from gpuproxy.gateway.static_upstreams import parse_upstreams, static_shared_pool
+from gpuproxy.gateway.usage_writer import UsageWriter
+from gpuproxy.gateway.workers import WorkerInfo, WorkerRegistry
+
+if TYPE_CHECKING:
+    from gpuproxy.config import Settings
+    from gpuproxy.services import Services
+
+__all__ = ["Gateway", "start_gateway"]
+
+log = logging.getLogger(__name__)
+
+#: How often the pools are reconciled with the registry and the strategy re-read.
+SYNC_INTERVAL_S = 1.0
+
+
+class Gateway:
+    def __init__(self, services: Services, registry: WorkerRegistry) -> None:
+        settings: Settings = services.settings
+        self.services = services
+        self.settings = settings
+        self.registry = registry
+        self.static_workers: list[WorkerInfo] = parse_upstreams(settings.gateway_upstreams)
+        self.pools = ModelPools(
+            strategy=settings.lb_strategy,
+            max_concurrency=settings.gateway_worker_max_concurrency or None,
+        )
+        self.pools.on_pool_created.append(self._pool_created)
+        self.pools.on_pool_removed.append(self._pool_removed)
+        self.admission: AdmissionQueue[Slot] = AdmissionQueue(
+            max_depth=settings.gateway_queue_max_depth
+        )
+        self.pools.on_change.append(self.admission.notify_all)
+        self.prices = PriceBook(
+            services.db,
+            default_input=settings.gateway_default_input_price,
+            default_output=settings.gateway_default_output_price,
+        )
+        self.shared_store = SharedPoolStore(services.db)
+        self.usage = UsageWriter(
+            services.db,
+            batch_size=settings.gateway_usage_batch_size,
+            flush_interval_s=settings.gateway_usage_flush_ms / 1000,
+        )
+        self.metrics = GatewayMetrics()
+        self.targets = TargetPolicy(settings.gateway_proxy_allowlist)
+        self.forwarder = _core.Forwarder(
+            connect_timeout=settings.gateway_connect_timeout_s,
+            first_byte_timeout=settings.gateway_first_byte_timeout_s,
+            max_request_body=settings.gateway_max_request_bytes,
+        )
+        self._unsubscribe: Any = None
+
+    # -- collaborators other areas provide (None when absent) ---------------------------------
+
+    @property
+    def billing(self) -> Any:
+        return getattr(self.services, "billing", None)
+
+    @property
+    def providers(self) -> Any:
+        return getattr(self.services, "providers", None)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.prices.load()
+        await self._load_shared()
+        providers = self.providers
+        if providers is not None:
+            with contextlib.suppress(Exception):
+                self.pools.strategy = await providers.strategy()
+        self._unsubscribe = self.registry.subscribe(self.pools.apply)
+        self.sync()
+        self.usage.start()
+        self.services.spawn(self._sync_loop(), "gateway-sync")
+        self.services.spawn(self._follow(PRICES_CHANNEL, self.prices.load), "gateway-prices")
+        self.services.spawn(self._follow(SHARED_POOLS_CHANNEL, self._load_shared), "gateway-shared")
+
+    async def close(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        await self.admission.close()
+        await self.usage.drain()
+        self.forwarder.close()
+
+    def sync(self) -> None:
+        self.pools.sync([*self.registry.workers(), *self.static_workers])
+
+    def all_workers(self) -> list[WorkerInfo]:
+        return [*self.registry.workers(), *self.static_workers]
+
+    async def _load_shared(self) -> None:
+        configs: list[SharedPoolConfig] = await self.shared_store.list()
+        if self.static_workers:
+            configs.append(static_shared_pool())
+        self.pools.set_shared(configs, self.all_workers())
+
+    async def _sync_loop(self) -> None:
+        providers = self.providers
+        while True:
+            await asyncio.sleep(SYNC_INTERVAL_S)
+            try:
+                self.sync()
+                if providers is not None:
+                    # Re-reads the shared strategy and applies it to the registered pools.
+                    self.pools.strategy = await providers.strategy()
+            except Exception:
+                log.exception("gateway pool sync failed")
+
+    async def _follow(self, channel: str, reload: Any) -> None:
+        async for _ in self.services.kv.subscribe(channel):
+            try:
+                await reload()
+            except Exception:
+                log.exception("reloading after a change on %s failed", channel)
+
+    async def announce(self, channel: str) -> None:
+        """Tell every proxy process (this one included) to reload `channel`'s data."""
+        await self.services.kv.publish(channel, b"1")
+
+    def _pool_created(self, entry: PoolEntry) -> None:
+        providers = self.providers
+        if providers is not None:
+            providers.register_pool(f"gateway:{entry.label}", entry.pool)
+
+    def _pool_removed(self, entry: PoolEntry) -> None:
+        providers = self.providers
+        if providers is not None:
+            providers.unregister_pool(f"gateway:{entry.label}")
+
+
+def _registry_of(services: Services) -> WorkerRegistry:
+    """The app's worker registry (`services.workers`), created here when nobody did."""
+    registry = getattr(services, "workers", None)
+    if isinstance(registry, WorkerRegistry):
+        return registry
+    registry = WorkerRegistry(kv=services.kv)
+    services.workers = registry  # type: ignore[attr-defined]
+    registry.start()
+    services.shutdown_hooks.append(registry.stop)
+    return registry
+
+
+async def start_gateway(services: Services) -> None:
+    """Startup hook: build `services.gateway` and follow the worker registry."""
+    gateway = Gateway(services, _registry_of(services))
+    await gateway.start()
+    services.gateway = gateway  # type: ignore[attr-defined]
+    services.shutdown_hooks.append(gateway.close)

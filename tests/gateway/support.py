@@ -1,0 +1,167 @@
+"""A real gateway for tests: the app served by Granian inside the test's event loop, so
+tests talk HTTP to it (httpx, the openai SDK) and can still look at its in-process state
+(pools, in-flight counts, reservations, usage rows). Workers are real worker-agent
+subprocesses that register over the WebSocket with a one-time token, or static upstreams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import msgspec
+
+from conftest import free_port
+from gpuproxy.accounts.principal import Principal
+from gpuproxy.app import create_app
+from gpuproxy.config import Settings
+from gpuproxy.gateway.service import Gateway
+from gpuproxy.providers._workerproc import WorkerProcess
+from gpuproxy.services import Services
+
+__all__ = ["FAST_ENV", "GatewayServer", "User", "running_gateway"]
+
+#: Cheap password hashing, no bootstrap admin, no local fleet poller noise.
+FAST_ENV = {
+    "BCRYPT_ROUNDS": "4",
+    "BOOTSTRAP_ADMIN": "false",
+    "LOCAL_FLEET_ENABLED": "false",
+    "AUTH_CACHE_TTL_SECONDS": "0.05",
+    "RATE_LIMIT_PER_MINUTE": "0",
+}
+
+
+@dataclass
+class User:
+    id: str
+    email: str
+    key: str
+    key_id: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+@dataclass
+class GatewayServer:
+    url: str
+    services: Services
+    workers: list[WorkerProcess] = field(default_factory=list)
+
+    @property
+    def gateway(self) -> Gateway:
+        gateway: Gateway = self.services.gateway  # type: ignore[attr-defined]
+        return gateway
+
+    async def user(self, *, admin: bool = False, priority: int = 0) -> User:
+        accounts: Any = self.services.accounts
+        email = f"u-{uuid.uuid4().hex[:10]}@example.com"
+        created = await accounts.register(
+            email=email, password="correct horse battery", is_admin=admin
+        )
+        principal = Principal(user_id=created.id, email=email, is_admin=admin)
+        scopes = ["inference", "gpu", "billing"] + (["admin"] if admin else [])
+        key, secret = await accounts.create_api_key(principal, name="test", scopes=scopes)
+        if priority:
+            await self.services.db.execute(
+                "UPDATE api_keys SET priority = $1 WHERE id = $2", priority, key.id
+            )
+        return User(created.id, email, secret, key.id)
+
+    async def spawn_worker(self, owner: User | str, *args: str, wait: bool = True) -> WorkerProcess:
+        """A simulate worker agent that registers with this gateway for `owner`."""
+        owner_id = owner if isinstance(owner, str) else owner.id
+        registry = self.gateway.registry
+        token = await registry.issue_token(owner_id)
+        before = {w.worker_id for w in registry.workers()}
+        worker = WorkerProcess.spawn(
+            ["--backend", "simulate", "--proxy-url", self.url, "--token", token,
+             "--heartbeat-interval", "0.5", *args]
+        )  # fmt: skip
+        self.workers.append(worker)
+        if wait:
+            assert await worker.wait_healthy(20), "worker did not start"
+            suffix = f":{worker.port}"
+            await self.wait_for(
+                lambda: any(
+                    w.worker_id not in before and w.healthy and w.address.endswith(suffix)
+                    for w in registry.workers()
+                ),
+                what="worker registration",
+            )
+            self.gateway.sync()
+        return worker
+
+    def worker_id_of(self, worker: WorkerProcess) -> str:
+        for info in self.gateway.registry.workers():
+            if info.address.endswith(f":{worker.port}"):
+                return info.worker_id
+        raise AssertionError("worker not registered")
+
+    async def wait_for(
+        self, condition: Callable[[], bool], *, what: str, timeout_s: float = 15.0
+    ) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            await asyncio.sleep(0.02)
+
+    def in_flight(self) -> int:
+        return sum(e.pool.snapshot().in_flight for e in self.gateway.pools.entries())
+
+
+@contextlib.asynccontextmanager
+async def running_gateway(settings: Settings) -> AsyncIterator[GatewayServer]:
+    from granian.constants import Interfaces
+    from granian.server.embed import Server
+
+    port = free_port()
+    app = create_app(msgspec.structs.replace(settings, port=port))
+    server = Server(
+        app, address="127.0.0.1", port=port, interface=Interfaces.ASGI, log_enabled=False
+    )
+    serving = asyncio.create_task(server.serve(), name="test-gateway")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        async with httpx.AsyncClient(timeout=1) as client:
+            while True:
+                if serving.done():
+                    serving.result()
+                    raise AssertionError("the test gateway stopped during startup")
+                try:
+                    if (await client.get(url + "/health")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise AssertionError("the test gateway did not start")
+                await asyncio.sleep(0.05)
+        services: Services = app.state.services
+        await _wait_gateway(services)
+        handle = GatewayServer(url, services)
+        try:
+            yield handle
+        finally:
+            for worker in handle.workers:
+                await worker.stop(grace_s=2)
+    finally:
+        server.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(serving, 20)
+
+
+async def _wait_gateway(services: Services) -> None:
+    for _ in range(200):
+        if getattr(services, "gateway", None) is not None:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("services.gateway was not set at startup")
