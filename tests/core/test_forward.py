@@ -338,3 +338,37 @@ def test_works_on_uvloop() -> None:
     assert status == 200
     assert body == b"data: 1\n\ndata: 2\n\ndata: [DONE]\n\n"
     assert in_flight == 0
+
+
+def test_one_forwarder_shared_by_threads_with_their_own_loops() -> None:
+    """Granian runs several runtime threads, each with its own loop, sharing the module."""
+    import threading
+
+    fwd = Forwarder()
+    results: list[int] = []
+    errors: list[BaseException] = []
+
+    async def serve_and_forward(name: str) -> None:
+        backend = Backend(name)
+        address = await backend.start()
+        try:
+            for _ in range(20):
+                resp = await fwd.forward_to(address, "GET", "/plain", [])
+                results.append(len(await resp.read()))
+        finally:
+            await backend.close()
+
+    def run(name: str) -> None:
+        try:
+            asyncio.run(serve_and_forward(name))
+        except BaseException as e:  # surfaced by the assertion below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(f"t{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    fwd.close()
+    assert not errors
+    assert len(results) == 80

@@ -54,7 +54,8 @@ static PUMP_UPLOAD: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::
 #[pyclass(frozen, module = "gpuproxy._core")]
 #[derive(Debug)]
 pub struct Forwarder {
-    inner: CoreForwarder,
+    /// One `Arc` clone per request instead of cloning both hyper clients.
+    inner: Arc<CoreForwarder>,
     handle: tokio::runtime::Handle,
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
     runtime_threads: usize,
@@ -77,7 +78,7 @@ impl Forwarder {
         py: Python<'_>,
         body: Option<&Bound<'_, PyAny>>,
         build: impl FnOnce(RequestBody) -> PyResult<ForwardRequest>,
-        run: impl FnOnce(CoreForwarder, ForwardRequest) -> exchange::BoxedForward,
+        run: impl FnOnce(Arc<CoreForwarder>, ForwardRequest) -> exchange::BoxedForward,
     ) -> PyResult<PendingResponse> {
         if self.runtime.lock().is_none() {
             return Err(PyRuntimeError::new_err("the forwarder is closed"));
@@ -106,7 +107,7 @@ impl Forwarder {
                 .call_method1(intern!(py, "create_task"), (coro,))?;
             ex.set_upload_task(task.unbind());
         }
-        let fut = run(self.inner.clone(), req);
+        let fut = run(Arc::clone(&self.inner), req);
         let task = self.handle.spawn(pump(Arc::clone(&ex), fut));
         ex.set_task(task.abort_handle());
         Ok(PendingResponse::new(ex))
@@ -170,7 +171,7 @@ impl Forwarder {
         let inner = {
             // The clients' pool timers bind to the runtime they are built in.
             let _enter = runtime.enter();
-            CoreForwarder::new(config)
+            Arc::new(CoreForwarder::new(config))
         };
         Ok(Self {
             inner,
