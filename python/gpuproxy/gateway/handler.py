@@ -22,7 +22,6 @@ import uuid
 from typing import Any
 
 from gpuproxy.accounts.principal import Principal
-from gpuproxy.billing.errors import BillingError
 from gpuproxy.exceptions import NoBackendAvailable, UpstreamError
 from gpuproxy.gateway.admission import AdmissionRejected
 from gpuproxy.gateway.asgi_io import Receive, Scope, Send, read_body, send_error
@@ -248,6 +247,9 @@ async def _serve(
 
 
 async def _reserve(billing: Any, principal: Principal, estimate: int) -> Any:
+    # Imported here: billing is optional for the gateway (absent, nothing is reserved).
+    from gpuproxy.billing.errors import BillingError
+
     try:
         return await billing.reserve(principal, estimate)
     except BillingError as exc:
