@@ -20,6 +20,7 @@ from gpuproxy.accounts.startup import start_accounts
 from gpuproxy.api.errors import EXCEPTION_HANDLERS
 from gpuproxy.api.request_id import RequestIdMiddleware
 from gpuproxy.api.routes import ROUTE_HANDLERS
+from gpuproxy.billing.service import start_billing
 from gpuproxy.config import Settings, load_settings
 from gpuproxy.gateway.service import start_gateway
 from gpuproxy.logs import configure_logging
@@ -31,6 +32,7 @@ __all__ = ["create_app"]
 #: Coroutines `(services) -> None` run once at startup, in order (each area adds its own).
 STARTUP_HOOKS: list[Any] = [
     start_accounts,
+    start_billing,
     start_gateway,
 ]
 #: Extra ASGI middleware after the request id (authentication is added here by accounts).

@@ -113,6 +113,16 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     crypto_enabled: bool = False  # CRYPTO_ENABLED
     crypto_rpc_url: str = ""  # CRYPTO_RPC_URL
     crypto_receiving_address: str = ""  # CRYPTO_RECEIVING_ADDRESS
+    crypto_network: str = "ethereum"  # CRYPTO_NETWORK (the chain CRYPTO_RPC_URL serves)
+    crypto_token_address: str = ""  # CRYPTO_TOKEN_ADDRESS (ERC-20 stablecoin paid in)
+    crypto_token_decimals: int = 6  # CRYPTO_TOKEN_DECIMALS (USDC/USDT: 6)
+    crypto_confirmations: int = 12  # CRYPTO_CONFIRMATIONS (blocks before crediting)
+    afterdark_webhook_secret: str = ""  # AFTERDARK_WEBHOOK_SECRET (default AFTERDARK_API_KEY)
+    public_url: str = ""  # PUBLIC_URL (checkout return and callback URLs; default host:port)
+    credits_enforced: bool = False  # CREDITS_ENFORCED (refuse with 402 past credits_cap)
+    credits_default_cap: int = 0  # CREDITS_DEFAULT_CAP (dollars of overage; micro-dollars)
+    billing_flush_interval_ms: int = 250  # BILLING_FLUSH_INTERVAL_MS (batched ledger writes)
+    gpu_accrual_interval_seconds: int = 60  # GPU_ACCRUAL_INTERVAL_SECONDS
     local_fleet_enabled: bool = True  # LOCAL_FLEET_ENABLED
     # --- inference gateway (gpuproxy.gateway) ---
     gateway_worker_max_concurrency: int = 64  # GATEWAY_WORKER_MAX_CONCURRENCY (0 = unlimited)
@@ -262,6 +272,18 @@ def _guardrail_limits(reader: _Reader) -> dict[int, int]:
     return limits
 
 
+def _dollars(reader: _Reader, name: str) -> int:
+    """A non-negative dollar amount ("25.00") as micro-dollars; unset = 0."""
+
+    def parse(value: str) -> int:
+        micros = dollars_to_micros(value)
+        if micros < 0:
+            raise ValueError(value)
+        return micros
+
+    return reader.parse(name, 0, parse, "a non-negative dollar amount such as 25.00")
+
+
 def _jwt_secret(reader: _Reader, db_type: str, data_dir: Path, algorithm: str = "HS256") -> str:
     secret = reader.raw("JWT_SECRET") or ""
     if algorithm != "HS256" and not secret:
@@ -401,6 +423,16 @@ def load_settings(
         crypto_enabled=r.boolean("CRYPTO_ENABLED", False),
         crypto_rpc_url=r.text("CRYPTO_RPC_URL", ""),
         crypto_receiving_address=r.text("CRYPTO_RECEIVING_ADDRESS", ""),
+        crypto_network=r.text("CRYPTO_NETWORK", "ethereum").lower(),
+        crypto_token_address=r.text("CRYPTO_TOKEN_ADDRESS", ""),
+        crypto_token_decimals=r.integer("CRYPTO_TOKEN_DECIMALS", 6, 0, 36),
+        crypto_confirmations=r.integer("CRYPTO_CONFIRMATIONS", 12, 1, 10_000),
+        afterdark_webhook_secret=r.text("AFTERDARK_WEBHOOK_SECRET", ""),
+        public_url=r.text("PUBLIC_URL", "").rstrip("/"),
+        credits_enforced=r.boolean("CREDITS_ENFORCED", False),
+        credits_default_cap=_dollars(r, "CREDITS_DEFAULT_CAP"),
+        billing_flush_interval_ms=r.integer("BILLING_FLUSH_INTERVAL_MS", 250, 10, 60_000),
+        gpu_accrual_interval_seconds=r.integer("GPU_ACCRUAL_INTERVAL_SECONDS", 60, 1, 3600),
         local_fleet_enabled=r.boolean("LOCAL_FLEET_ENABLED", True),
         **_gateway_settings(r),
     )

@@ -19,6 +19,7 @@ from gpuproxy.storage.migrations import apply_migrations
 
 if TYPE_CHECKING:
     from gpuproxy.accounts.service import AccountsService
+    from gpuproxy.billing.service import BillingService
 
 __all__ = ["Services", "start_services"]
 
@@ -36,6 +37,8 @@ class Services:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     #: Users, tokens, API keys, sessions, rate limits (set by the accounts startup hook).
     accounts: AccountsService | None = None
+    #: Credits ledger, payments, quotas, guard rails (set by the billing startup hook).
+    billing: BillingService | None = None
 
     def spawn(self, coro: Awaitable[None], name: str) -> asyncio.Task[None]:
         """Run a background coroutine for the app's lifetime; failures are logged, not lost."""

@@ -1,0 +1,56 @@
+"""Helpers shared by the billing and guard-rail routes."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from gpuproxy.billing.errors import InvalidBillingInput, ProviderNotConfigured
+from gpuproxy.billing.service import BillingService
+from gpuproxy.money import dollars_to_micros
+from gpuproxy.services import Services
+
+__all__ = ["Amount", "billing_of", "page", "parse_amount"]
+
+#: A dollar amount as a JSON number (50, 12.5) or string ("12.50").
+Amount = Decimal | str
+
+
+def billing_of(services: Services) -> BillingService:
+    billing = getattr(services, "billing", None)
+    if billing is None:
+        raise ProviderNotConfigured("the billing service is not running")
+    assert isinstance(billing, BillingService)
+    return billing
+
+
+def parse_amount(
+    value: Any, field: str, *, allow_negative: bool = False, allow_zero: bool = False
+) -> int:
+    """Dollars -> micro-dollars, or 400 naming `field`."""
+    try:
+        micros = dollars_to_micros(value)
+    except (ValueError, TypeError):
+        raise InvalidBillingInput(
+            f"{field}: expected a dollar amount such as 12.50 (at most 6 decimals)", param=field
+        ) from None
+    if micros < 0 and not allow_negative:
+        raise InvalidBillingInput(f"{field}: must not be negative", param=field)
+    if micros == 0 and not allow_zero:
+        raise InvalidBillingInput(f"{field}: must not be zero", param=field)
+    if abs(micros) > 10**15:
+        raise InvalidBillingInput(f"{field}: too large", param=field)
+    return micros
+
+
+def page(
+    limit: int | None, offset: int | None, *, default: int = 50, maximum: int = 200
+) -> tuple[int, int]:
+    """Validated (limit, offset): 400 naming the parameter when out of range."""
+    chosen = default if limit is None else limit
+    if not 1 <= chosen <= maximum:
+        raise InvalidBillingInput(f"limit: expected 1 to {maximum}", param="limit")
+    start = 0 if offset is None else offset
+    if start < 0:
+        raise InvalidBillingInput("offset: expected 0 or more", param="offset")
+    return chosen, start

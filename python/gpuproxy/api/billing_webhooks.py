@@ -1,0 +1,72 @@
+"""Payment provider callbacks: authenticated by their signatures, not by our tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, post
+from litestar.status_codes import HTTP_200_OK
+
+from gpuproxy.api.billing_common import billing_of
+from gpuproxy.api.billing_errors import BILLING_EXCEPTION_HANDLERS
+from gpuproxy.api.deps import ServicesDep
+from gpuproxy.billing._util import now_ms
+from gpuproxy.billing.errors import InvalidBillingInput, ProviderNotConfigured
+
+__all__ = ["BillingWebhooksController"]
+
+_MAX_BODY = 512 * 1024
+
+
+async def _body(request: Request[Any, Any, Any]) -> bytes:
+    raw = await request.body()
+    if len(raw) > _MAX_BODY:
+        raise InvalidBillingInput("body: too large", param="body")
+    return raw
+
+
+class BillingWebhooksController(Controller):
+    path = "/api/v1/billing/webhooks"
+    tags = ["billing"]  # noqa: RUF012 - Litestar reads it as a class attribute
+    exception_handlers = BILLING_EXCEPTION_HANDLERS
+
+    @post("/stripe", status_code=HTTP_200_OK, exclude_from_auth=True, summary="Stripe webhook")
+    async def stripe(
+        self, request: Request[Any, Any, Any], services: ServicesDep
+    ) -> dict[str, Any]:
+        """Verified with Stripe-Signature; a bad signature is a 400 and changes nothing."""
+        billing = billing_of(services)
+        stripe = billing.payments.stripe
+        if stripe is None or not billing.settings.stripe_webhook_secret:
+            raise ProviderNotConfigured("Stripe webhooks are not configured on this server")
+        event = stripe.verify(await _body(request), request.headers.get("stripe-signature"))
+        handled = await stripe.handle(event)
+        await _record(billing, "stripe", event)
+        return {"received": True, "handled": handled}
+
+    @post(
+        "/afterdark", status_code=HTTP_200_OK, exclude_from_auth=True, summary="AfterDark callback"
+    )
+    async def afterdark(
+        self, request: Request[Any, Any, Any], services: ServicesDep
+    ) -> dict[str, Any]:
+        billing = billing_of(services)
+        event = billing.payments.afterdark.verify(
+            await _body(request), request.headers.get("afterdark-signature")
+        )
+        handled = await billing.payments.afterdark.handle(event)
+        await _record(billing, "afterdark", event)
+        return {"received": True, "handled": handled}
+
+
+async def _record(billing: Any, provider: str, event: dict[str, Any]) -> None:
+    event_id = str(event.get("id") or "")
+    if event_id:
+        await billing.db.execute(
+            "INSERT INTO payment_events (provider, event_id, type, received_at) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (provider, event_id) DO NOTHING",
+            provider,
+            event_id,
+            str(event.get("type") or ""),
+            now_ms(),
+        )
