@@ -372,3 +372,14 @@ def test_one_forwarder_shared_by_threads_with_their_own_loops() -> None:
     fwd.close()
     assert not errors
     assert len(results) == 80
+
+
+async def test_bad_request_never_takes_a_slot(forwarder: Forwarder) -> None:
+    pool = Pool()
+    pool.add_backend("a", refused_address())
+    with pytest.raises(ValueError, match="header"):
+        forwarder.forward(pool, "GET", "/", [(b"bad header", b"x")])
+    with pytest.raises(TypeError):
+        forwarder.forward(pool, "GET", "/", [], 123)  # type: ignore[arg-type]
+    snap = pool.backend("a")
+    assert (snap.total, snap.cancelled, snap.in_flight) == (0, 0, 0)

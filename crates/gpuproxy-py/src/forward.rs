@@ -78,7 +78,7 @@ impl Forwarder {
         py: Python<'_>,
         body: Option<&Bound<'_, PyAny>>,
         build: impl FnOnce(RequestBody) -> PyResult<ForwardRequest>,
-        run: impl FnOnce(Arc<CoreForwarder>, ForwardRequest) -> exchange::BoxedForward,
+        run: impl FnOnce(Arc<CoreForwarder>, ForwardRequest) -> PyResult<exchange::BoxedForward>,
     ) -> PyResult<PendingResponse> {
         if self.runtime.lock().is_none() {
             return Err(PyRuntimeError::new_err("the forwarder is closed"));
@@ -95,7 +95,10 @@ impl Forwarder {
             }
             None => (request::body(body)?, None),
         };
+        // Validate the request, then select (a bad request never takes a backend slot),
+        // and only then start anything that would need undoing.
         let req = build(req_body)?;
+        let fut = run(Arc::clone(&self.inner), req)?;
         let buffer = self.inner.config().response_buffer_bytes;
         let ex = Exchange::new(event_loop.clone_ref(py), Arc::clone(&waker), buffer);
         if let (Some(source), Some(tx)) = (upload, sink) {
@@ -107,7 +110,6 @@ impl Forwarder {
                 .call_method1(intern!(py, "create_task"), (coro,))?;
             ex.set_upload_task(task.unbind());
         }
-        let fut = run(Arc::clone(&self.inner), req);
         let task = self.handle.spawn(pump(Arc::clone(&ex), fut));
         ex.set_task(task.abort_handle());
         Ok(PendingResponse::new(ex))
@@ -204,20 +206,20 @@ impl Forwarder {
     ) -> PyResult<PendingResponse> {
         let pool = pool_access::pool(pool)?;
         let key = affinity_key.map(request::affinity_key).transpose()?;
-        let guard = match guard {
-            Some(g) => pool_access::take_guard(g)?,
-            None => pool
-                .select(key.as_deref())
-                .map_err(|e| errors::to_py_err(e.into()))?,
-        };
         self.spawn(
             py,
             body,
             |b| request::build(method, path_and_query, headers, b, client_ip, request_id),
             move |fwd, req| {
-                Box::pin(
-                    async move { fwd.forward_guarded(&pool, guard, key.as_deref(), req).await },
-                )
+                let guard = match guard {
+                    Some(g) => pool_access::take_guard(g)?,
+                    None => pool
+                        .select(key.as_deref())
+                        .map_err(|e| errors::to_py_err(e.into()))?,
+                };
+                Ok(Box::pin(async move {
+                    fwd.forward_guarded(&pool, guard, key.as_deref(), req).await
+                }))
             },
         )
     }
@@ -242,7 +244,7 @@ impl Forwarder {
             py,
             body,
             |b| request::build(method, path_and_query, headers, b, client_ip, request_id),
-            move |fwd, req| Box::pin(async move { fwd.forward_to(&address, req).await }),
+            move |fwd, req| Ok(Box::pin(async move { fwd.forward_to(&address, req).await })),
         )
     }
 
