@@ -190,6 +190,7 @@ class ProcGroup:
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.procs: list[Proc] = []
 
     def start(

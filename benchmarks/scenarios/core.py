@@ -30,7 +30,16 @@ def _criterion(bench: Bench) -> dict[str, Any]:
     core = ROOT / "crates" / "gpuproxy-core"
     if not (core / "benches").is_dir():
         return {"available": False, "reason": "crates/gpuproxy-core has no benches/ yet"}
-    argv = [cargo, "bench", "-p", "gpuproxy-core", "--"]
+    # Only the criterion targets (libtest would reject criterion's flags).
+    names = sorted(f.stem for f in (core / "benches").glob("*.rs"))
+    argv = [
+        cargo,
+        "bench",
+        "-p",
+        "gpuproxy-core",
+        *(a for n in names for a in ("--bench", n)),
+        "--",
+    ]
     if bench.quick:
         argv += ["--warm-up-time", "0.5", "--measurement-time", "1"]
     log(f"core: {' '.join(argv)}")
@@ -107,5 +116,17 @@ def _binding_calls(bench: Bench) -> dict[str, Any]:
     return {"available": True, "text": done.stdout[-8000:]}
 
 
+def _forward_overhead() -> dict[str, Any]:
+    """The latest benchmarks/forward_overhead.py result (run on its own), by reference."""
+    files = sorted((BENCH / "results").glob("????-??-??-forward_overhead.json"))
+    if not files:
+        return {"available": False, "reason": "no forward_overhead results yet"}
+    return {"available": True, "file": files[-1].name, "figures": json.loads(files[-1].read_text())}
+
+
 def run(bench: Bench) -> dict[str, Any]:
-    return {"criterion": _criterion(bench), "binding_calls": _binding_calls(bench)}
+    return {
+        "criterion": _criterion(bench),
+        "binding_calls": _binding_calls(bench),
+        "forward_overhead": _forward_overhead(),
+    }
