@@ -31,7 +31,6 @@ __all__ = ["FAST_ENV", "GatewayServer", "User", "running_gateway"]
 FAST_ENV = {
     "BCRYPT_ROUNDS": "4",
     "BOOTSTRAP_ADMIN": "false",
-    "LOCAL_FLEET_ENABLED": "false",
     "AUTH_CACHE_TTL_SECONDS": "0.05",
     "RATE_LIMIT_PER_MINUTE": "0",
 }

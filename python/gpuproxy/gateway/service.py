@@ -17,6 +17,7 @@ from gpuproxy.gateway.admission import AdmissionQueue
 from gpuproxy.gateway.metrics import GatewayMetrics
 from gpuproxy.gateway.pools import ModelPools, PoolEntry, SharedPoolConfig, Slot
 from gpuproxy.gateway.prices import PRICES_CHANNEL, PriceBook
+from gpuproxy.gateway.protocol_proxy import ProtocolProxy
 from gpuproxy.gateway.shared_pools import SHARED_POOLS_CHANNEL, SharedPoolStore
 from gpuproxy.gateway.ssrf import TargetPolicy
 from gpuproxy.gateway.static_upstreams import parse_upstreams, static_shared_pool
@@ -70,6 +71,7 @@ class Gateway:
             first_byte_timeout=settings.gateway_first_byte_timeout_s,
             max_request_body=settings.gateway_max_request_bytes,
         )
+        self.protocol_proxy = ProtocolProxy(self.targets, self.forwarder)
         self._unsubscribe: Any = None
 
     # -- collaborators other areas provide (None when absent) ---------------------------------
@@ -86,7 +88,7 @@ class Gateway:
 
     async def start(self) -> None:
         await self.prices.load()
-        await self._load_shared()
+        await self.reload_shared()
         providers = self.providers
         if providers is not None:
             with contextlib.suppress(Exception):
@@ -96,13 +98,15 @@ class Gateway:
         self.usage.start()
         self.services.spawn(self._sync_loop(), "gateway-sync")
         self.services.spawn(self._follow(PRICES_CHANNEL, self.prices.load), "gateway-prices")
-        self.services.spawn(self._follow(SHARED_POOLS_CHANNEL, self._load_shared), "gateway-shared")
+        shared = self._follow(SHARED_POOLS_CHANNEL, self.reload_shared)
+        self.services.spawn(shared, "gateway-shared")
 
     async def close(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
         await self.admission.close()
         await self.usage.drain()
+        await self.protocol_proxy.close()
         self.forwarder.close()
 
     def sync(self) -> None:
@@ -111,7 +115,7 @@ class Gateway:
     def all_workers(self) -> list[WorkerInfo]:
         return [*self.registry.workers(), *self.static_workers]
 
-    async def _load_shared(self) -> None:
+    async def reload_shared(self) -> None:
         configs: list[SharedPoolConfig] = await self.shared_store.list()
         if self.static_workers:
             configs.append(static_shared_pool())
