@@ -24,6 +24,7 @@ from gpuproxy.billing.service import start_billing
 from gpuproxy.config import Settings, load_settings
 from gpuproxy.gateway.service import start_gateway
 from gpuproxy.logs import configure_logging
+from gpuproxy.providers.service import start_providers
 from gpuproxy.services import Services, start_services
 
 __all__ = ["create_app"]
@@ -33,6 +34,7 @@ __all__ = ["create_app"]
 STARTUP_HOOKS: list[Any] = [
     start_accounts,
     start_billing,
+    start_providers,  # after billing: rentals hold credits and stop when they run out
     start_gateway,
 ]
 #: Extra ASGI middleware after the request id (authentication is added here by accounts).

@@ -11,7 +11,7 @@ import os
 import secrets
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Literal, TypeVar, TypedDict
+from typing import Literal, TypedDict, TypeVar
 
 import msgspec
 
@@ -124,6 +124,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     billing_flush_interval_ms: int = 250  # BILLING_FLUSH_INTERVAL_MS (batched ledger writes)
     gpu_accrual_interval_seconds: int = 60  # GPU_ACCRUAL_INTERVAL_SECONDS
     local_fleet_enabled: bool = True  # LOCAL_FLEET_ENABLED
+    gpu_poll_interval_seconds: float = 30.0  # GPU_POLL_INTERVAL_SECONDS (availability poller)
+    gpu_offer_cache_seconds: float = 10.0  # GPU_OFFER_CACHE_SECONDS (offer listing cache)
+    gpu_start_timeout_seconds: float = 900.0  # GPU_START_TIMEOUT_SECONDS (then destroyed)
     # --- inference gateway (gpuproxy.gateway) ---
     gateway_worker_max_concurrency: int = 64  # GATEWAY_WORKER_MAX_CONCURRENCY (0 = unlimited)
     gateway_queue_max_depth: int = 1000  # GATEWAY_QUEUE_MAX_DEPTH (waiters per model route)
@@ -270,6 +273,16 @@ def _guardrail_limits(reader: _Reader) -> dict[int, int]:
             windows = ", ".join(sorted(known, key=lambda n: len(n)))
             raise ConfigError(f"{name} is not a guard-rail window: expected one of {windows}")
     return limits
+
+
+def _seconds(reader: _Reader, name: str, default: float, low: float, high: float) -> float:
+    def parse(value: str) -> float:
+        number = float(value)
+        if not low <= number <= high:
+            raise ValueError(value)
+        return number
+
+    return reader.parse(name, default, parse, f"seconds from {low:g} to {high:g}")
 
 
 def _dollars(reader: _Reader, name: str) -> int:
@@ -434,6 +447,9 @@ def load_settings(
         billing_flush_interval_ms=r.integer("BILLING_FLUSH_INTERVAL_MS", 250, 10, 60_000),
         gpu_accrual_interval_seconds=r.integer("GPU_ACCRUAL_INTERVAL_SECONDS", 60, 1, 3600),
         local_fleet_enabled=r.boolean("LOCAL_FLEET_ENABLED", True),
+        gpu_poll_interval_seconds=_seconds(r, "GPU_POLL_INTERVAL_SECONDS", 30.0, 0.1, 86_400),
+        gpu_offer_cache_seconds=_seconds(r, "GPU_OFFER_CACHE_SECONDS", 10.0, 0.0, 3600),
+        gpu_start_timeout_seconds=_seconds(r, "GPU_START_TIMEOUT_SECONDS", 900.0, 10.0, 86_400),
         **_gateway_settings(r),
     )
 

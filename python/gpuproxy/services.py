@@ -20,6 +20,7 @@ from gpuproxy.storage.migrations import apply_migrations
 if TYPE_CHECKING:
     from gpuproxy.accounts.service import AccountsService
     from gpuproxy.billing.service import BillingService
+    from gpuproxy.providers.service import ProvidersService
 
 __all__ = ["Services", "start_services"]
 
@@ -37,6 +38,8 @@ class Services:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     #: Users, tokens, API keys, sessions, rate limits (set by the accounts startup hook).
     accounts: AccountsService | None = None
+    #: GPU offers, rentals, reservations, availability (set by providers' startup hook).
+    providers: ProvidersService | None = None
     #: Credits ledger, payments, quotas, guard rails (set by the billing startup hook).
     billing: BillingService | None = None
 

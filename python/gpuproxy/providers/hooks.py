@@ -3,10 +3,11 @@
 Every rent, failure and destroy passes through `RentalHooks`, so each of these calls has
 exactly one call site:
 
-- `authorize` runs before any provider is asked: it checks credits and guard rails and holds
-  the first hour (`services.billing`, when the billing area is present).
+- `authorize` runs before any provider is asked: GPU quota, credits and guard rails, and a
+  hold of the first hour (`services.billing.reserve_gpu_rent`, when billing is present).
 - `rent_failed` releases that hold when the rent did not happen.
-- `started` / `ended` tell billing when an instance begins and stops being billed.
+- `started` / `ended` start and stop billing's per-minute accrual of the instance
+  (`start_accrual` with the hold, `stop_accrual`).
 - `worker_credentials` asks the worker registry for a one-time registration token, so the
   worker agent on the rented GPU can register with this proxy.
 """
@@ -43,64 +44,73 @@ def proxy_url_of(services: Services) -> str:
 
 
 class RentalHooks:
-    """Calls into billing and the worker registry; each is skipped when its area is absent."""
+    """Calls into billing and the worker registry; each is skipped when its area is absent.
+
+    The billing hold of the first hour (`BillingService.reserve_gpu_rent`) lives in memory
+    between `authorize` and `started` / `rent_failed`, keyed by the rental record's id.
+    """
 
     def __init__(self, services: Services) -> None:
         self.services = services
+        self._holds: dict[str, Any] = {}
 
     def _billing(self) -> Any:
         return getattr(self.services, "billing", None)
 
     async def authorize(self, principal: Principal, offer: Offer, record_id: str) -> str | None:
-        """Check credits and guard rails and hold the first hour; returns the hold's reference.
+        """Check quota, credits and guard rails and hold the first hour.
 
-        Raises the billing area's error (e.g. `PaymentRequiredError`, HTTP 402) to refuse.
+        Returns the billing reference to store on the record (the accrual's key), or None
+        without a billing area. Raises billing's error (402 credits or guard rails, 429
+        quota) to refuse: then nothing was rented and nothing is held.
         """
         billing = self._billing()
-        hold = getattr(billing, "hold_gpu_rental", None)
-        if hold is None:
+        if billing is None:
             return None
-        reference: str | None = await hold(
-            user_id=principal.user_id,
-            instance_id=record_id,
-            price_per_hour=offer.price_per_hour,
-            provider=offer.provider,
-        )
-        return reference
+        self._holds[record_id] = await billing.reserve_gpu_rent(principal, offer.price_per_hour)
+        return record_id
 
     async def rent_failed(self, record: InstanceRecord) -> None:
         """Give back the hold of a rent that did not happen (never raises)."""
-        release = getattr(self._billing(), "release_gpu_rental", None)
-        if release is None or record.billing_ref is None:
-            return
-        try:
-            await release(user_id=record.owner_id, reference=record.billing_ref)
-        except Exception:
-            log.exception("could not release the billing hold of %s", record.id)
+        hold = self._holds.pop(record.id, None)
+        if hold is not None:
+            hold.release()
 
     async def started(self, record: InstanceRecord) -> None:
-        """The instance now exists at the provider: billing starts counting its time."""
-        start = getattr(self._billing(), "gpu_rental_started", None)
-        if start is None:
+        """The provider accepted the rent: billing accrues its time from now, per minute.
+
+        Billing starts at acceptance rather than at "running" because marketplaces bill
+        from then; the first-hour hold moves to the accrual.
+        """
+        billing = self._billing()
+        hold = self._holds.pop(record.id, None)
+        if billing is None or record.billing_ref is None:
+            if hold is not None:
+                hold.release()
             return
         try:
-            await start(
-                user_id=record.owner_id,
-                instance_id=record.id,
+            await billing.start_accrual(
+                record.owner_id,
+                record.billing_ref,
+                record.price_per_hour,
                 provider=record.provider,
-                price_per_hour=record.price_per_hour,
-                reference=record.billing_ref,
+                reservation=hold,
             )
         except Exception:
             log.exception("billing could not start accruing %s", record.id)
+            if hold is not None:
+                hold.release()
 
     async def ended(self, record: InstanceRecord) -> None:
-        """The instance is gone: billing stops counting and settles the hold."""
-        stop = getattr(self._billing(), "gpu_rental_ended", None)
-        if stop is None:
+        """The instance is gone: billing bills the last minutes and stops (never raises)."""
+        hold = self._holds.pop(record.id, None)
+        if hold is not None:
+            hold.release()
+        billing = self._billing()
+        if billing is None or record.billing_ref is None:
             return
         try:
-            await stop(user_id=record.owner_id, instance_id=record.id, reference=record.billing_ref)
+            await billing.stop_accrual(record.billing_ref)
         except Exception:
             log.exception("billing could not stop accruing %s", record.id)
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from gpuproxy import _core
 from gpuproxy.providers.availability import AvailabilityPoller
-from gpuproxy.providers.errors import InvalidRequest
+from gpuproxy.providers.errors import InvalidRequest, ProviderError
 from gpuproxy.providers.events import EventBus
 from gpuproxy.providers.hooks import RentalHooks
 from gpuproxy.providers.instances import InstanceStore
@@ -52,7 +52,7 @@ class ProvidersService:
         self.node = this_node()
         self.catalog = OfferCatalog(
             registry,
-            ttl_s=float(getattr(settings, "gpu_offer_cache_seconds", 10.0)),
+            ttl_s=settings.gpu_offer_cache_seconds,
         )
         self.store = InstanceStore(services.db)
         self.bus = EventBus(services.kv)
@@ -68,8 +68,8 @@ class ProvidersService:
             self.rentals,
             self.bus,
             services.kv,
-            interval_s=float(getattr(settings, "gpu_poll_interval_seconds", 30.0)),
-            start_timeout_s=float(getattr(settings, "gpu_start_timeout_seconds", 900.0)),
+            interval_s=settings.gpu_poll_interval_seconds,
+            start_timeout_s=settings.gpu_start_timeout_seconds,
             node=self.node,
         )
         default = settings.lb_strategy
@@ -84,6 +84,9 @@ class ProvidersService:
     async def start(self) -> None:
         await self.reap_orphans()
         await self.strategy()
+        billing = getattr(self.services, "billing", None)
+        if billing is not None:
+            billing.accrual.on_exceeded.append(self._billing_exceeded)
         self._poller_task = self.services.spawn(self.poller.run(), "gpu-availability-poller")
 
     async def reap_orphans(self) -> int:
@@ -98,11 +101,29 @@ class ProvidersService:
             log.info("marked %d local instance(s) of a previous run destroyed", reaped)
         return reaped
 
+    async def _billing_exceeded(self, user_id: str, instance_id: str, reason: str) -> None:
+        """Billing says the owner cannot pay on: destroy the instance (accrual key = record id)."""
+        record = await self.store.get(instance_id)
+        if record is None or record.terminal or record.owner_id != user_id:
+            return
+        log.warning("destroying %s of %s: %s", record.id, user_id, reason)
+        try:
+            await self.rentals.destroy(record, message=f"stopped by billing: {reason}"[:500])
+        except ProviderError:
+            log.exception("could not destroy %s after billing stopped it", record.id)
+
     async def aclose(self) -> None:
         if self._poller_task is not None:  # stop polling before the clients close
             self._poller_task.cancel()
             await asyncio.gather(self._poller_task, return_exceptions=True)
         await self.rentals.aclose()
+        # This process's local workers stop with it: record that, and end their billing.
+        for record in await self.store.list_live():
+            if record.provider in PROCESS_BOUND and record.node == self.node:
+                try:
+                    await self.rentals.destroy(record, message="the proxy stopped")
+                except Exception:
+                    log.exception("could not stop local instance %s", record.id)
         await self.catalog.aclose()
         await self.registry.aclose()
 
