@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, put
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from gpuproxy.api.deps import ServicesDep
@@ -95,7 +96,11 @@ class ModelPricesController(Controller):
         summary="Set a model's token prices (admin)",
     )
     async def set_price(
-        self, model: str, data: PriceBody, request: Request[Any, Any, Any], services: ServicesDep
+        self,
+        model: str,
+        data: JSONBody[PriceBody],
+        request: Request[Any, Any, Any],
+        services: ServicesDep,
     ) -> dict[str, Any]:
         gateway = gateway_of(services)
         name = _model_name(model)
@@ -150,7 +155,7 @@ class SharedPoolsController(Controller):
     async def put_pool(
         self,
         name: str,
-        data: SharedPoolBody,
+        data: JSONBody[SharedPoolBody],
         request: Request[Any, Any, Any],
         services: ServicesDep,
     ) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, post
+from litestar.params import JSONBody
 from litestar.response import Stream
 
 from gpuproxy.api.deps import ServicesDep
@@ -44,7 +45,7 @@ class GpuProxyController(Controller):
 
     @post("/", guards=[requires_scope("inference")], summary="Forward one request to a GPU")
     async def proxy(
-        self, data: ProxyBody, request: Request[Any, Any, Any], services: ServicesDep
+        self, data: JSONBody[ProxyBody], request: Request[Any, Any, Any], services: ServicesDep
     ) -> Response[Any]:
         gateway = gateway_of(services)
         if not 0 < data.timeout <= MAX_TIMEOUT_S:

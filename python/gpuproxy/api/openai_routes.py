@@ -1,10 +1,11 @@
 """OpenAI-compatible routes: raw ASGI handlers mounted in the Litestar app.
 
-`/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`, `/v1/models[/{id}]`, and the
-seed's `/api/v1/chat/completions` and `/api/v1/models`. Raw ASGI (not Litestar's request
+`/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`, `/v1/models`, and the seed's
+`/api/v1/chat/completions` and `/api/v1/models`. Raw ASGI (not Litestar's request
 objects, DI or DTOs) because they are the hot path: a Litestar route costs about three
 times a raw ASGI callable before any work is done (see PERFORMANCE-NOTES). The accounts
-middleware still runs in front of them and sets `scope["user"]`.
+middleware still runs in front of them and sets `scope["user"]`. `/v1/models/{id}` is an
+ordinary route (Litestar's raw ASGI handlers take no path parameters; it is not hot).
 
 Errors are OpenAI-shaped: `{"error": {"message", "type", "param", "code"}}`.
 """
@@ -14,12 +15,13 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import asgi
+from litestar import Request, Response, asgi, get
 
+from gpuproxy.api.gateway_common import GATEWAY_EXCEPTION_HANDLERS
 from gpuproxy.gateway.asgi_io import Receive, Scope, Send, send_error, send_json
 from gpuproxy.gateway.errors import GatewayError
 from gpuproxy.gateway.handler import authorize, handle_inference
-from gpuproxy.gateway.openai_request import ENDPOINTS
+from gpuproxy.gateway.openai_request import ENDPOINTS, Endpoint
 from gpuproxy.gateway.service import Gateway
 
 __all__ = ["OPENAI_ROUTE_HANDLERS"]
@@ -30,14 +32,14 @@ _COMPLETIONS = ENDPOINTS["completions"]
 _EMBEDDINGS = ENDPOINTS["embeddings"]
 
 
-def _gateway(scope: Scope) -> Gateway:
+def _gateway(scope: Any) -> Gateway:
     gateway = getattr(scope["app"].state.get("services"), "gateway", None)
     if gateway is None:
         raise GatewayError(503, "the inference gateway is starting", code="not_ready")
     return gateway  # type: ignore[no-any-return]
 
 
-async def _inference(scope: Scope, receive: Receive, send: Send, endpoint: Any) -> None:
+async def _inference(scope: Scope, receive: Receive, send: Send, endpoint: Endpoint) -> None:
     try:
         gateway = _gateway(scope)
     except GatewayError as error:
@@ -81,7 +83,8 @@ def _visible_models(gateway: Gateway, user_id: str) -> dict[str, str]:
     return found
 
 
-async def _models(scope: Scope, receive: Receive, send: Send, model_id: str | None) -> None:
+@asgi(path=["/v1/models", "/api/v1/models"], name="openai-models")
+async def list_models(scope: Scope, receive: Receive, send: Send) -> None:
     try:
         if scope["method"] not in ("GET", "HEAD"):
             raise GatewayError(405, "use GET for /v1/models")
@@ -89,33 +92,34 @@ async def _models(scope: Scope, receive: Receive, send: Send, model_id: str | No
         gateway = _gateway(scope)
         models = _visible_models(gateway, principal.user_id)
         created = int(gateway.metrics.started_at)
-        if model_id is None:
-            data = [_model_object(m, owner, created) for m, owner in models.items()]
-            body = _encode({"object": "list", "data": data})
-        elif model_id in models:
-            body = _encode(_model_object(model_id, models[model_id], created))
-        else:
-            raise GatewayError(
-                404,
-                f"The model `{model_id}` does not exist or you do not have access to it.",
-                param="model",
-                code="model_not_found",
-            )
+        data = [_model_object(m, owner, created) for m, owner in models.items()]
+        body = _encode({"object": "list", "data": data})
     except GatewayError as error:
         await send_error(send, error)
         return
     await send_json(send, 200, body)
 
 
-@asgi(path=["/v1/models", "/api/v1/models"], name="openai-models")
-async def list_models(scope: Scope, receive: Receive, send: Send) -> None:
-    await _models(scope, receive, send, None)
-
-
-@asgi(path=["/v1/models/{model_id:path}", "/api/v1/models/{model_id:path}"], name="openai-model")
-async def retrieve_model(scope: Scope, receive: Receive, send: Send) -> None:
-    model_id = str(scope.get("path_params", {}).get("model_id", "")).lstrip("/")
-    await _models(scope, receive, send, model_id)
+@get(
+    path=["/v1/models/{model_id:path}", "/api/v1/models/{model_id:path}"],
+    name="openai-model",
+    exception_handlers=GATEWAY_EXCEPTION_HANDLERS,
+    summary="One model the caller can use (OpenAI retrieve model)",
+)
+async def retrieve_model(model_id: str, request: Request[Any, Any, Any]) -> Response[bytes]:
+    model = model_id.lstrip("/")
+    principal = authorize(request.scope)  # type: ignore[arg-type]
+    gateway = _gateway(request.scope)
+    models = _visible_models(gateway, principal.user_id)
+    if model not in models:
+        raise GatewayError(
+            404,
+            f"The model `{model}` does not exist or you do not have access to it.",
+            param="model",
+            code="model_not_found",
+        )
+    body = _encode(_model_object(model, models[model], int(gateway.metrics.started_at)))
+    return Response(body, media_type="application/json")
 
 
 OPENAI_ROUTE_HANDLERS: list[Any] = [
