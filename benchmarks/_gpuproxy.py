@@ -1,22 +1,38 @@
 """The `gpuproxy` peer: aiserve-gpuproxyd with the OpenAI-compatible /v1 routes.
 
-Governance ON = API-key auth, per-key rate limit, spend guard rails and metering all
-active (limits set high enough never to refuse the benchmark's load, so they are
-checked, not tripped). OFF = the same server with those features disabled, to show their
-cost. Until the gateway's /v1 routes exist in this tree the peer reports "not available".
+The stub is a static upstream (`GATEWAY_UPSTREAMS=bench-model=http://...`), shared with
+every user and billed at model prices. A user registers, logs in and creates an API key
+with the `inference` scope over the HTTP API (the way a customer would); requests carry
+`Authorization: Bearer gpx_...`.
+
+Governance ON: API-key auth; per-user rate limit (RATE_LIMIT_PER_MINUTE at its maximum,
+10,000,000/min: checked on every request, never tripped); spend guard rails on all 17
+windows (GUARDRAILS_ENABLED, limits far above what the run can spend); non-zero token
+prices, so each request reserves its estimated cost and commits the actual one; metering
+and batched usage rows. OFF: rate limit unlimited (0), guard rails disabled, zero prices.
+API-key auth and metering have no switch in this build and stay on in both.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
+import shutil
+import sys
+import urllib.request
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from _procs import free_port, wait_http
 
 if TYPE_CHECKING:
     from _peers import Ctx, PeerHandle
 
-__all__ = ["NotAvailable", "open_gpuproxy"]
+__all__ = ["NotAvailable", "governance_env", "open_gpuproxy"]
+
+_PASSWORD = "bench-password-0123456789"  # noqa: S105 - a throwaway local account
 
 
 class NotAvailable(Exception):
@@ -31,10 +47,98 @@ def _missing() -> str | None:
     return None
 
 
+def governance_env(on: bool) -> dict[str, str]:
+    env = {
+        "RATE_LIMIT_PER_MINUTE": "10000000" if on else "0",
+        "GUARDRAILS_ENABLED": "true" if on else "false",
+        "GATEWAY_DEFAULT_INPUT_PRICE": "0.5" if on else "0",
+        "GATEWAY_DEFAULT_OUTPUT_PRICE": "1.5" if on else "0",
+        "CREDITS_ENFORCED": "false",
+    }
+    if on:
+        # Every window limited, far above what a benchmark spends ($ per window).
+        for window in ("5MIN", "15MIN", "30MIN", "60MIN", "90MIN", "120MIN", "240MIN",
+                       "300MIN", "360MIN", "400MIN", "460MIN", "520MIN", "640MIN",
+                       "700MIN", "1440MIN", "48H", "72H"):  # fmt: skip
+            env[f"GUARDRAILS_MAX_{window}_RATE"] = "1000000"
+    return env
+
+
+def _call(url: str, body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")  # noqa: S310
+    with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310 - loopback only
+        return dict(json.loads(resp.read()))
+
+
+def _api_key(base: str) -> str:
+    email = "bench@example.com"
+    _call(f"{base}/api/v1/auth/register", {"email": email, "password": _PASSWORD})
+    login = _call(f"{base}/api/v1/auth/login", {"email": email, "password": _PASSWORD})
+    created = _call(f"{base}/api/v1/auth/apikeys",
+                    {"name": "bench", "scopes": ["inference"]}, login["access_token"])  # fmt: skip
+    return str(created["key"])
+
+
+def _probe(url: str, key: str) -> None:
+    """One chat completion must succeed before the peer counts as running."""
+    body = {"model": "bench-model", "messages": [{"role": "user", "content": "hi"}],
+            "max_tokens": 4}  # fmt: skip
+    try:
+        answer = _call(url, body, key)
+    except OSError as exc:
+        detail = exc.read().decode(errors="replace")[:300] if hasattr(exc, "read") else ""
+        raise NotAvailable(f"/v1/chat/completions through gpuproxy failed: {exc} {detail}") from exc
+    if not answer.get("choices"):
+        raise NotAvailable(f"/v1/chat/completions answered without choices: {answer}")
+
+
 @contextlib.contextmanager
 def open_gpuproxy(ctx: Ctx, *, governance: bool) -> Iterator[PeerHandle]:
+    from _peers import PeerHandle
+
     reason = _missing()
     if reason is not None:
         raise NotAvailable(reason)
-    raise NotAvailable("the harness does not drive the gateway's setup yet")
-    yield  # pragma: no cover - unreachable until the gateway lands
+    name = "gpuproxy" if governance else "gpuproxy-off"
+    data = ctx.group.workdir / f"{name}-data"
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir(parents=True)
+    port = free_port()
+    workers = len(ctx.layout.sut)
+    upstreams = ",".join(f"bench-model={u}" for u in ctx.upstream.base_urls)
+    env = {
+        "DATA_DIR": str(data), "DB_TYPE": "sqlite", "HOST": "127.0.0.1", "PORT": str(port),
+        "REDIS_URL": "", "LOG_LEVEL": "warning",
+        "GATEWAY_UPSTREAMS": upstreams,
+        "GATEWAY_WORKER_MAX_CONCURRENCY": "0",  # no admission cap: the stub is never busy
+        "GATEWAY_QUEUE_TIMEOUT_SECONDS": "30",
+        **governance_env(governance),
+    }  # fmt: skip
+    daemon = Path(sys.executable).parent / "aiserve-gpuproxyd"
+    argv = [str(daemon), "--workers", str(workers), "--backlog", str(ctx.backlog)]
+    if ctx.backpressure:
+        argv += ["--backpressure", str(ctx.backpressure)]
+    proc = ctx.group.start(name, argv, cpus=ctx.layout.sut, env=env, cwd=data)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_http(f"{base}/health", 90, proc)
+        key = _api_key(base)
+        _probe(f"{base}/v1/chat/completions", key)
+        shown = {k: v for k, v in env.items() if k not in ("DATA_DIR",)}
+        yield PeerHandle(name, base, key, proc, {
+            "server": f"aiserve-gpuproxyd --workers {workers} (Granian ASGI, uvloop)",
+            "env": shown,
+            "governance": {
+                "api_key_auth": "ON (cached key lookup on every request)",
+                "rate_limit": "ON, 10M/min per user" if governance else "OFF (0 = unlimited)",
+                "guard_rails": "ON, 17 windows, $1M limits" if governance else "OFF",
+                "prices": "$0.50/$1.50 per 1M tokens (reserve + commit per request)"
+                if governance else "zero (nothing reserved)",
+                "metering": "ON (usage rows batched; no switch in this build)",
+            },
+        })  # fmt: skip
+    finally:
+        ctx.group.stop(proc)
