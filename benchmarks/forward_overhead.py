@@ -24,6 +24,7 @@ import datetime as dt
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -198,15 +199,33 @@ async def _through_core(address: str, concurrency: int, duration: float, threads
     return done
 
 
-def in_process(address: str, concurrency: int, duration: float, threads: int) -> dict[str, Any]:
+def _measured(run: Any) -> tuple[int, float, float]:
+    """Runs one load on uvloop: (requests, loop-thread CPU s, whole-process CPU s). CPU
+    per request stays meaningful when other work competes for the cores."""
     import uvloop
 
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    proc0, thread0 = usage.ru_utime + usage.ru_stime, time.thread_time()
+    done: int = uvloop.run(run)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return done, time.thread_time() - thread0, usage.ru_utime + usage.ru_stime - proc0
+
+
+def in_process(address: str, concurrency: int, duration: float, threads: int) -> dict[str, Any]:
     # Warm up both paths (connections, caches) before measuring.
-    uvloop.run(_direct(address, concurrency, 0.3))
-    uvloop.run(_through_core(address, concurrency, 0.3, threads))
-    direct = uvloop.run(_direct(address, concurrency, duration)) / duration
-    core = uvloop.run(_through_core(address, concurrency, duration, threads)) / duration
-    return {"direct_rps": round(direct), "core_rps": round(core), "ratio": round(core / direct, 3)}
+    _measured(_direct(address, concurrency, 0.3))
+    _measured(_through_core(address, concurrency, 0.3, threads))
+    direct, d_thread, d_proc = _measured(_direct(address, concurrency, duration))
+    core, c_thread, c_proc = _measured(_through_core(address, concurrency, duration, threads))
+    return {
+        "direct_rps": round(direct / duration),
+        "core_rps": round(core / duration),
+        "ratio": round(core / direct, 3),
+        "direct_loop_us_per_req": round(1e6 * d_thread / direct, 1),
+        "core_loop_us_per_req": round(1e6 * c_thread / core, 1),
+        "direct_process_us_per_req": round(1e6 * d_proc / direct, 1),
+        "core_process_us_per_req": round(1e6 * c_proc / core, 1),
+    }
 
 
 # ---- through a server (wrk) ---------------------------------------------------------
@@ -316,6 +335,9 @@ def main() -> None:
             print(
                 f"in-process c={c:<3} direct {r['direct_rps']:>7} req/s"
                 f"  _core {r['core_rps']:>7} req/s  ratio {r['ratio']}"
+                f"  | CPU us/req: loop thread {r['direct_loop_us_per_req']} vs"
+                f" {r['core_loop_us_per_req']}, process {r['direct_process_us_per_req']} vs"
+                f" {r['core_process_us_per_req']}"
             )
         if not args.no_wrk and shutil.which("wrk"):
             report["wrk"] = through_server(
