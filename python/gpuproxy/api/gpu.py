@@ -108,12 +108,14 @@ class GpuController(Controller):
         body = await json_object(request, required=True)
         if "count" not in body:
             raise InvalidRequest("count", "is required (1 to 16)")
-        nested = body.get("filters") or {}
+        nested = body.get("filters")
+        nested = {} if nested is None else nested
         if not isinstance(nested, dict):
             raise InvalidRequest("filters", "must be a JSON object")
         merged = {**{k: v for k, v in body.items() if k in _FILTER_KEYS}, **nested}
         provider_raw = nested.get("provider", body.get("provider"))
-        config_raw = body.get("config") or {}
+        config_raw = body.get("config")
+        config_raw = {} if config_raw is None else config_raw
         if not isinstance(config_raw, dict):
             raise InvalidRequest("config", "must be a JSON object")
         all_or_nothing = body.get("all_or_nothing", False)

@@ -3,9 +3,10 @@
 Server load, per live instance the caller may see: connections in flight and the response
 time the balancer measures for it (from every `_core.Pool` registered with the providers
 service, matched by worker id, record id or address), plus the health and GPU utilisation
-its worker agent reports in heartbeats. `load_score` is `(connections + 1) x avg response
-ms`, the cost `p2c_ewma` ranks backends by (lower is better); it is null until a response
-time has been measured.
+its worker agent reports in heartbeats. `avg_response_ms` is the mean over every request,
+`ewma_response_ms` the recent (decaying) average; `load_score` is `(connections + 1) x
+ewma_response_ms`, the cost `p2c_ewma` ranks backends by (lower is better). Both are null
+until a response time has been measured.
 
 Provider load: how many offers (and GPUs) each provider has available now, the cheapest
 price per GPU hour, and the provider's error when it is failing.
@@ -42,6 +43,7 @@ class InstanceLoad(msgspec.Struct, kw_only=True):
     total_requests: int = 0
     errors: int = 0
     avg_response_ms: float | None = None
+    ewma_response_ms: float | None = None
     load_score: float | None = None
     gpu_utilization_pct: float | None = None
 
@@ -106,9 +108,10 @@ def instance_loads(
             load.total_requests = int(backend.total)
             load.errors = int(backend.errors)
             if backend.total:
-                load.avg_response_ms = round(float(backend.ewma_latency_ms), 3)
-        if load.avg_response_ms is not None:
-            load.load_score = round((load.connections + 1) * load.avg_response_ms, 3)
+                load.avg_response_ms = round(float(backend.mean_latency_ms), 3)
+                load.ewma_response_ms = round(float(backend.ewma_latency_ms), 3)
+        if load.ewma_response_ms is not None:
+            load.load_score = round((load.connections + 1) * load.ewma_response_ms, 3)
         loads.append(load)
     return loads
 
