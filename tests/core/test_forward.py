@@ -383,3 +383,18 @@ async def test_bad_request_never_takes_a_slot(forwarder: Forwarder) -> None:
         forwarder.forward(pool, "GET", "/", [], 123)  # type: ignore[arg-type]
     snap = pool.backend("a")
     assert (snap.total, snap.cancelled, snap.in_flight) == (0, 0, 0)
+
+
+async def test_dropping_an_unawaited_request_aborts_it(
+    backend: Backend, forwarder: Forwarder
+) -> None:
+    address = await backend.start()
+    pool = Pool()
+    pool.add_backend("a", address)
+    pending = forwarder.forward(pool, "POST", "/slow", HEADERS, b"{}")
+    while not backend.requests:
+        await asyncio.sleep(0.01)
+    assert pool.snapshot().in_flight == 1
+    del pending
+    await asyncio.wait_for(backend.disconnected.wait(), 5)
+    await in_flight_settles(pool)
