@@ -153,7 +153,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[GatewayServer]:
             for worker in handle.workers:
                 await worker.stop(grace_s=2)
     finally:
-        server.stop()
+        server.stop()  # type: ignore[no-untyped-call]
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(serving, 20)
 

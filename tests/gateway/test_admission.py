@@ -205,3 +205,41 @@ async def test_close_fails_waiters() -> None:
     await queue.close()
     with pytest.raises(AdmissionRejected):
         await waiter
+
+
+async def test_priority_order_holds_across_routes_sharing_a_pool() -> None:
+    queue: AdmissionQueue[int] = AdmissionQueue(max_depth=10, recheck_interval_s=10)
+    shared = Slots(0)
+    order: list[str] = []
+
+    async def request(key: str, name: str, priority: int) -> None:
+        await queue.admit(key, shared.try_acquire, priority=priority, timeout_s=5)
+        order.append(name)
+
+    tasks = [
+        asyncio.create_task(request("alice/m", "a-low", 1)),
+        asyncio.create_task(request("bob/m", "b-high", 9)),
+        asyncio.create_task(request("alice/m", "a-high", 9)),
+    ]
+    await asyncio.sleep(0.01)
+    for _ in range(3):
+        shared.free += 1
+        queue.notify_all()
+        await asyncio.sleep(0.01)
+    await asyncio.gather(*tasks)
+    assert order == ["b-high", "a-high", "a-low"]
+
+
+async def test_a_full_route_does_not_block_a_route_with_room() -> None:
+    queue: AdmissionQueue[int] = AdmissionQueue(max_depth=10, recheck_interval_s=10)
+    full, roomy = Slots(0), Slots(0)
+    stuck = asyncio.create_task(queue.admit("a", full.try_acquire, priority=9, timeout_s=5))
+    served = asyncio.create_task(queue.admit("b", roomy.try_acquire, priority=0, timeout_s=5))
+    await asyncio.sleep(0.01)
+    roomy.free = 1
+    queue.notify_all()
+    assert await asyncio.wait_for(served, 1) == 1
+    assert not stuck.done()
+    await queue.close()
+    with pytest.raises(AdmissionRejected):
+        await stuck

@@ -262,8 +262,44 @@ class AdmissionQueue(Generic[T]):
             del self._queues[key]
 
     def notify_all(self) -> None:
-        for key in list(self._queues):
-            self.notify(key)
+        """Slots may have freed anywhere: hand them out in global priority order.
+
+        Routes of different callers can compete for the same pool (a shared pool), so the
+        best waiter across every queue goes first (priority, then arrival); a queue whose
+        head finds no slot is skipped for the rest of this round (its pools are full), so
+        it does not block queues whose pools have room.
+        """
+        queues = self._queues
+        if not queues:
+            return
+        blocked: set[Hashable] = set()
+        while True:
+            best_key: Hashable = None
+            best: _Waiter[T] | None = None
+            for key, queue in queues.items():
+                if key in blocked:
+                    continue
+                heap = queue.heap
+                while heap and heap[0].future.done():
+                    heapq.heappop(heap)
+                if heap and (best is None or heap[0] < best):
+                    best_key, best = key, heap[0]
+            if best is None:
+                break
+            heap = queues[best_key].heap
+            try:
+                slot = best.try_acquire()
+            except Exception as exc:
+                heapq.heappop(heap)
+                best.future.set_exception(exc)
+                continue
+            if slot is None:
+                blocked.add(best_key)
+                continue
+            heapq.heappop(heap)
+            best.future.set_result(slot)
+        for key in [k for k, q in queues.items() if not q.heap]:
+            del queues[key]
 
     def _ensure_ticker(self) -> None:
         if self._ticker is None or self._ticker.done():
