@@ -43,7 +43,12 @@ class GpuProxyController(Controller):
     exception_handlers = GATEWAY_EXCEPTION_HANDLERS
     tags = ["gpu"]  # noqa: RUF012
 
-    @post("/", guards=[requires_scope("inference")], summary="Forward one request to a GPU")
+    @post(
+        "/",
+        guards=[requires_scope("inference")],
+        status_code=200,
+        summary="Forward one request to a GPU",
+    )
     async def proxy(
         self, data: JSONBody[ProxyBody], request: Request[Any, Any, Any], services: ServicesDep
     ) -> Response[Any]:
