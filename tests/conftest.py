@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
+from tests.helpers import TEST_JWT_SECRET
 
 from gpuproxy.config import Settings, load_settings
 from gpuproxy.storage.database import Database, open_database
@@ -26,7 +27,6 @@ POSTGRES_DSN = os.environ.get(
 )
 REDIS_URL = os.environ.get("GPUPROXY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 IN_CI = os.environ.get("CI", "").lower() == "true"
-TEST_JWT_SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 
 
 def _reachable(url: str, default_port: int) -> bool:
@@ -153,17 +153,6 @@ def any_kv(request: pytest.FixtureRequest) -> KeyValueStore:
     """The same test on the in-memory store and on Redis."""
     store: KeyValueStore = request.getfixturevalue(f"{request.param}_kv")
     return store
-
-
-def unique(prefix: str = "test") -> str:
-    return f"{prefix}:{uuid.uuid4().hex}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def pytest_configure(config: Any) -> None:

@@ -55,11 +55,15 @@ class RateLimited(GpuProxyError):
 class UpstreamError(GpuProxyError):
     """Forwarding failed; `kind` is one of connect, timeout, reset, protocol, body_too_large."""
 
-    def __init__(self, message: str, kind: str = "protocol") -> None:
+    def __init__(self, message: str, kind: str = "protocol", status: int | None = None) -> None:
         super().__init__(message)
         self.kind = kind
+        self._status = status
 
     @property
     def http_status(self) -> int:
-        """The status a gateway answers for this failure: 504 for timeouts, else 502."""
+        """The status a gateway answers: as classified by the core when it raised this
+        (413 for a request body over the limit), else 504 for timeouts and 502 otherwise."""
+        if self._status is not None:
+            return self._status
         return 504 if self.kind == "timeout" else 502

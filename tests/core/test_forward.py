@@ -282,9 +282,11 @@ async def test_errors_are_typed(backend: Backend) -> None:
         with pytest.raises(UpstreamError) as too_big:
             await fwd.forward_to(address, "POST", "/plain", [], b"12345")
         assert too_big.value.kind == "body_too_large"
+        assert too_big.value.http_status == 413
         with pytest.raises(UpstreamError) as big_response:
             await fwd.forward_to(address, "GET", "/big", [])
         assert big_response.value.kind == "body_too_large"
+        assert big_response.value.http_status == 502
         with pytest.raises(ValueError, match="protocol"):
             Forwarder(protocol="spdy")
     finally:

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from conftest import TEST_JWT_SECRET, free_port
+from tests.helpers import TEST_JWT_SECRET, free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 import msgspec
+from tests.helpers import free_port
 
-from conftest import free_port
 from gpuproxy.accounts.principal import Principal
 from gpuproxy.app import create_app
 from gpuproxy.config import Settings

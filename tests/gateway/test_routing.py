@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from tests.helpers import free_port
 
-from conftest import free_port
 from gpuproxy.config import Settings
 from gpuproxy.gateway.prices import cost_micros
 from gpuproxy.providers._workerproc import WorkerProcess

@@ -4,7 +4,8 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from conftest import unique
+from tests.helpers import unique
+
 from gpuproxy.storage._kv_memory import MemoryStore
 from gpuproxy.storage.kv import KeyValueStore, LocalState, Script
 

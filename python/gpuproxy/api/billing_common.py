@@ -12,8 +12,9 @@ from gpuproxy.services import Services
 
 __all__ = ["Amount", "billing_of", "page", "parse_amount"]
 
-#: A dollar amount as a JSON number (50, 12.5) or string ("12.50").
-Amount = Decimal | str
+#: A dollar amount as a JSON number (50, 12.5) or string ("12.50"): msgspec decodes both
+#: into Decimal (a `Decimal | str` union would break the OpenAPI schema generation).
+Amount = Decimal
 
 
 def billing_of(services: Services) -> BillingService:
