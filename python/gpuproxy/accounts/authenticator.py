@@ -189,10 +189,8 @@ class Authenticator:
         except InvalidToken:
             return None
         session = self._sessions.get(claims.sid)
-        if session is None or session.fresh_until <= now:
+        if session is None or session.fresh_until <= now or session.user_id != claims.sub:
             return MISS
-        if session.principal is None or session.user_id != claims.sub:
-            return None
         return session.principal
 
     def _claims(self, token: str) -> AccessClaims:
@@ -278,8 +276,12 @@ class Authenticator:
             state = await self.sessions.state(claims.sid, claims.sub, now_ms())
         except KV_ERRORS as exc:
             raise AuthUnavailable("the session store is unavailable") from exc
+        if state is None:
+            # Unknown, or not this user's session. Not cached: only a correctly signed token
+            # gets here, and caching it could shadow the real owner's entry for this sid.
+            return None
         principal: Principal | None = None
-        if state is not None and state.valid(now_ms()):
+        if state.valid(now_ms()):
             user = await self.users.get(claims.sub)
             if user is not None and user.is_active:
                 principal = Principal(
