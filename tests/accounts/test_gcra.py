@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gpuproxy.accounts.ratelimit.gcra import GCRA_SCRIPT, PERIOD_US, gcra_step
-from gpuproxy.accounts.ratelimit.local import PyGcraLimiter
+from gpuproxy.accounts.ratelimit.local import CoreGcraLimiter
 from gpuproxy.storage.kv import KeyValueStore
 
 
@@ -63,7 +63,7 @@ async def test_lua_script_and_python_twin_agree(any_kv: KeyValueStore) -> None:
 
 
 def test_local_limiter_keys_are_independent() -> None:
-    limiter = PyGcraLimiter()
+    limiter = CoreGcraLimiter()
     assert all(limiter.check("a", 60, 2).allowed for _ in range(2))
     denied = limiter.check("a", 60, 2)
     assert not denied.allowed
@@ -71,8 +71,22 @@ def test_local_limiter_keys_are_independent() -> None:
     assert limiter.check("b", 60, 2).allowed
 
 
+def test_local_limiter_counts_remaining_like_the_shared_script() -> None:
+    """The Rust limiter's decisions and headers match the GCRA arithmetic of the script."""
+    limiter = CoreGcraLimiter()
+    decisions = [limiter.check("k", 30, 5) for _ in range(7)]
+    assert [d.allowed for d in decisions] == [True] * 5 + [False] * 2
+    assert [d.remaining for d in decisions] == [4, 3, 2, 1, 0, 0, 0]
+    assert 2_000 <= decisions[0].reset_after_ms <= 2_001  # one interval (2 s) ahead
+    assert 10_000 - 50 <= decisions[4].reset_after_ms <= 10_001
+    refused = decisions[5]
+    assert 2_000 - 50 <= refused.retry_after_ms <= 2_000
+    assert refused.retry_after_s == 2
+    assert 10_000 - 50 <= refused.reset_after_ms <= 10_001
+
+
 def test_local_limiter_memory_is_bounded() -> None:
-    limiter = PyGcraLimiter(max_keys=100)
+    limiter = CoreGcraLimiter(max_keys=64)
     for i in range(1_000):
         limiter.check(f"k{i}", 1, 1)
-    assert len(limiter._tats) <= 100
+    assert len(limiter) <= 64

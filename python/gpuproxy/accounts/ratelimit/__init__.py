@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from gpuproxy.accounts.ratelimit.decision import RateDecision
 from gpuproxy.accounts.ratelimit.limiter import RateLimiter
-from gpuproxy.accounts.ratelimit.local import LocalRateLimiter, PyGcraLimiter
+from gpuproxy.accounts.ratelimit.local import CoreGcraLimiter, LocalRateLimiter
 
-__all__ = ["LocalRateLimiter", "PyGcraLimiter", "RateDecision", "RateLimiter"]
+__all__ = ["CoreGcraLimiter", "LocalRateLimiter", "RateDecision", "RateLimiter"]

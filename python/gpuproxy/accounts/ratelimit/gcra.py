@@ -5,7 +5,7 @@ emission interval T = 60 s / limit and a tolerance of burst x T, a request is al
 `max(TAT, now) + T - now <= burst x T`, and then moves the TAT forward by T. The Lua script
 reads Redis' own clock (`TIME`), so instances with skewed clocks still share one limit; it
 is a single EVALSHA per request. The Python twin runs the same arithmetic on the in-memory
-store and in the local limiter.
+store; the Rust core's limiter (local.py) implements the same algorithm in process.
 """
 
 from __future__ import annotations
