@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 from tests.helpers import TEST_JWT_SECRET, free_port
 
 from gpuproxy.providers._workerproc import WorkerProcess
@@ -94,7 +95,7 @@ def _user_with_key_and_gpu(http: httpx.Client) -> str:
     assert http.post("/api/v1/auth/register", json=credentials).status_code == 201
     token = http.post("/api/v1/auth/login", json=credentials).json()["access_token"]
     jwt = {"Authorization": f"Bearer {token}"}
-    key = http.post("/api/v1/auth/apikeys", json={"name": "sdk"}, headers=jwt).json()["key"]
+    key: str = http.post("/api/v1/auth/apikeys", json={"name": "sdk"}, headers=jwt).json()["key"]
     offers = http.get("/api/v1/gpu/instances", params={"provider": "local"}, headers=jwt).json()
     cheapest = min(offers["instances"], key=lambda o: float(o["price_per_hour"]))
     offer_id = cheapest["id"]
@@ -123,14 +124,14 @@ def test_models(client: openai.OpenAI) -> None:
 
 
 def test_chat_plain_and_streamed_with_usage(client: openai.OpenAI) -> None:
-    messages = [{"role": "user", "content": "Tell me about GPUs"}]
-    plain = client.chat.completions.create(model=FLEET_MODEL, messages=messages, seed=7)  # type: ignore[arg-type]
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Tell me about GPUs"}]
+    plain = client.chat.completions.create(model=FLEET_MODEL, messages=messages, seed=7)
     assert plain.choices[0].message.content
     assert plain.usage is not None
     assert plain.usage.completion_tokens > 0
     stream = client.chat.completions.create(
         model=FLEET_MODEL,
-        messages=messages,  # type: ignore[arg-type]
+        messages=messages,
         seed=7,
         stream=True,
         stream_options={"include_usage": True},
