@@ -175,6 +175,15 @@ def test_reserve_shows_progress_until_the_gpus_run(
     assert len(rows) == 2
     assert all(" running " in row for row in rows)
     assert "reserved 2 of 2 GPU(s)" in out
+    # Each worker registered with the proxy using the one-time token issued at rent time.
+    for _ in range(100):
+        code, out, _ = run(capsys, server, server.alice, "load", "server", "--json")
+        loads = json.loads(out)["server"]
+        if len(loads) == 2 and all(load["healthy"] for load in loads):
+            break
+        time.sleep(0.1)
+    assert [bool(load["worker_id"]) for load in loads] == [True, True]
+    assert all(load["healthy"] for load in loads)
     code, out, _ = run(capsys, server, server.alice, "mine", "--json")
     for instance in json.loads(out)["instances"]:
         code, _, _ = run(capsys, server, server.alice, "destroy", "local", instance["id"])

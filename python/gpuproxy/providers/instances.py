@@ -250,6 +250,15 @@ class InstanceStore:
         )
         return [InstanceRecord.from_row(row) for row in rows]
 
+    async def list_stale_renting(self, older_than_ms: int) -> list[InstanceRecord]:
+        """Rents that never got an answer recorded (the process stopped mid-call)."""
+        rows = await self.db.fetch(
+            f"SELECT {_COLUMNS} FROM gpu_instances "  # noqa: S608
+            "WHERE status = 'renting' AND created_at < $1 ORDER BY created_at",
+            older_than_ms,
+        )
+        return [InstanceRecord.from_row(row) for row in rows]
+
     async def list_for_reservation(self, reservation_id: str) -> list[InstanceRecord]:
         rows = await self.db.fetch(
             f"SELECT {_COLUMNS} FROM gpu_instances WHERE reservation_id = $1 "  # noqa: S608

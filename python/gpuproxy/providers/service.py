@@ -22,7 +22,7 @@ from gpuproxy.providers.availability import AvailabilityPoller
 from gpuproxy.providers.errors import InvalidRequest, ProviderError
 from gpuproxy.providers.events import EventBus
 from gpuproxy.providers.hooks import RentalHooks
-from gpuproxy.providers.instances import InstanceStore
+from gpuproxy.providers.instances import InstanceStore, now_ms
 from gpuproxy.providers.listing import OfferCatalog
 from gpuproxy.providers.registry import ProviderRegistry, build_providers
 from gpuproxy.providers.rentals import PROCESS_BOUND, Rentals, node_alive, this_node
@@ -90,7 +90,8 @@ class ProvidersService:
         self._poller_task = self.services.spawn(self.poller.run(), "gpu-availability-poller")
 
     async def reap_orphans(self) -> int:
-        """Mark local instances of dead proxy processes destroyed (their workers exited too)."""
+        """Mark local instances of dead proxy processes destroyed (their workers exited too)
+        and rents interrupted mid-call failed; returns how many records it closed."""
         reaped = 0
         for record in await self.store.list_live():
             mine = record.provider not in PROCESS_BOUND or record.node == self.node
@@ -99,6 +100,13 @@ class ProvidersService:
                 reaped += 1
         if reaped:
             log.info("marked %d local instance(s) of a previous run destroyed", reaped)
+        # A rent call lasts a minute at most; one still "renting" after 10 was interrupted.
+        for record in await self.store.list_stale_renting(now_ms() - 600_000):
+            await self.store.set_status(
+                record, "failed", "interrupted while renting: check the provider's console"
+            )
+            log.warning("rent %s of %s was interrupted", record.id, record.owner_id)
+            reaped += 1
         return reaped
 
     async def _billing_exceeded(self, user_id: str, instance_id: str, reason: str) -> None:
