@@ -93,15 +93,12 @@ def test_least_connections_prefers_idle_backend() -> None:
 def test_latency_strategies_avoid_slow_backend() -> None:
     for strategy in ("least_response_time", "p2c_ewma"):
         pool = make_pool(strategy, n=2)
-        for bid, ms in (("b0", 900.0), ("b1", 5.0)):
-            # Teach each backend its latency through a guard on it.
-            while True:
-                g = pool.select()
-                assert g is not None
-                if g.backend_id == bid:
-                    g.complete(latency_ms=ms)
-                    break
-                g.release()
+        for bid, other, ms in (("b0", "b1", 900.0), ("b1", "b0", 5.0)):
+            # Teach each backend its latency (excluding the other targets it).
+            g = pool.select(exclude=other)
+            assert g is not None
+            assert g.backend_id == bid
+            g.complete(latency_ms=ms)
         for _ in range(20):
             g = pool.select()
             assert g is not None

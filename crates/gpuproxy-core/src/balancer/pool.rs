@@ -329,7 +329,7 @@ impl Pool {
             backends: m.backends.len(),
             routable: self.shared.routable.load(Ordering::Acquire),
             in_flight: s.in_flight(),
-            total: s.total(),
+            total: m.backends.iter().map(|b| b.stats().total()).sum(),
             saturated: s.saturated(),
             unavailable: s.unavailable(),
         }

@@ -142,6 +142,7 @@ fn removed_backend_guard_still_completes() {
 fn complete_records_outcome_and_latency() {
     let (pool, clock) = pool_with(StrategyKind::RoundRobin, 1);
     let g = pool.select(None).unwrap();
+    clock.advance_millis(300);
     g.complete(false, Duration::from_millis(300));
     let g = pool.select(None).unwrap();
     clock.advance_millis(40);
@@ -227,15 +228,11 @@ fn equal_weighted_evens_out_totals() {
 fn latency_strategies_avoid_the_slow_backend() {
     for kind in [StrategyKind::LeastResponseTime, StrategyKind::P2cEwma] {
         let (pool, _) = pool_with(kind, 2);
-        // Teach b0 to be slow.
-        loop {
-            let g = pool.select(None).unwrap();
-            let slow = g.backend_id() == "b0";
-            g.complete(true, Duration::from_millis(if slow { 900 } else { 5 }));
-            if slow {
-                break;
-            }
-        }
+        // Teach b0 to be slow and b1 to be fast (exclusion targets each one).
+        let g = pool.select_excluding(None, "b1").unwrap();
+        g.complete(true, Duration::from_millis(900));
+        let g = pool.select_excluding(None, "b0").unwrap();
+        g.complete(true, Duration::from_millis(5));
         for _ in 0..50 {
             let g = pool.select(None).unwrap();
             assert_eq!(g.backend_id(), "b1", "{kind}");

@@ -71,7 +71,9 @@ impl PeakEwma {
             current * w + sample_nanos * (1.0 - w)
         };
         self.estimate_bits.store(next.to_bits(), Ordering::Relaxed);
-        self.stamp_nanos.fetch_max(now, Ordering::Relaxed);
+        if now > stamp {
+            self.stamp_nanos.store(now, Ordering::Relaxed);
+        }
     }
 }
 

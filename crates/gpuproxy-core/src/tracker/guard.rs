@@ -69,14 +69,19 @@ impl ConnectionGuard {
     }
 
     /// Records the outcome with an explicit latency and releases the slot.
+    ///
+    /// The completion time is taken as selection time + `latency`, which saves a clock
+    /// read (tens of nanoseconds on virtual machines) on the hot path.
     pub fn complete(mut self, ok: bool, latency: Duration) {
-        self.finish_inner(ok, latency.as_nanos() as u64);
+        let latency = latency.as_nanos() as u64;
+        self.finish_inner(ok, latency, self.started_nanos.saturating_add(latency));
     }
 
     /// Records the outcome with the latency measured since selection.
     pub fn finish(mut self, outcome: Outcome) {
-        let latency = self.elapsed().as_nanos() as u64;
-        self.finish_inner(outcome == Outcome::Ok, latency);
+        let now = self.pool.clock.now_nanos();
+        let latency = now.saturating_sub(self.started_nanos);
+        self.finish_inner(outcome == Outcome::Ok, latency, now);
     }
 
     /// Releases the slot without recording latency (counted as cancelled).
@@ -84,12 +89,11 @@ impl ConnectionGuard {
         drop(self);
     }
 
-    fn finish_inner(&mut self, ok: bool, latency_nanos: u64) {
+    fn finish_inner(&mut self, ok: bool, latency_nanos: u64, now: u64) {
         if self.done {
             return;
         }
         self.done = true;
-        let now = self.pool.clock.now_nanos();
         self.entry
             .stats()
             .record(ok, latency_nanos, now, &self.pool.ewma);

@@ -36,6 +36,7 @@ pub struct PoolSnapshot {
     /// Healthy and not draining.
     pub routable: usize,
     pub in_flight: u64,
+    /// Requests handed to the backends currently in the pool.
     pub total: u64,
     pub saturated: u64,
     pub unavailable: u64,

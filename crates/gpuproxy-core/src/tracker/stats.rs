@@ -14,8 +14,8 @@ pub struct BackendStats {
     errors: AtomicU64,
     /// Guards dropped without an outcome (client disconnect, cancellation, panic).
     cancelled: AtomicU64,
+    /// Sum of completed requests' latencies (count = ok + errors).
     latency_sum_nanos: AtomicU64,
-    latency_count: AtomicU64,
     ewma: PeakEwma,
 }
 
@@ -28,7 +28,6 @@ impl BackendStats {
             errors: AtomicU64::new(0),
             cancelled: AtomicU64::new(0),
             latency_sum_nanos: AtomicU64::new(0),
-            latency_count: AtomicU64::new(0),
             ewma: PeakEwma::new(params.default_rtt_nanos, now),
         }
     }
@@ -62,7 +61,6 @@ impl BackendStats {
         }
         self.latency_sum_nanos
             .fetch_add(latency_nanos, Ordering::Relaxed);
-        self.latency_count.fetch_add(1, Ordering::Relaxed);
         self.ewma.observe(latency_nanos as f64, now, params);
     }
 
@@ -94,7 +92,7 @@ impl BackendStats {
 
     /// Mean latency of completed requests, nanoseconds (0 without samples).
     pub fn mean_latency_nanos(&self) -> u64 {
-        let n = self.latency_count.load(Ordering::Relaxed);
+        let n = self.ok() + self.errors();
         self.latency_sum_nanos
             .load(Ordering::Relaxed)
             .checked_div(n)
@@ -115,12 +113,12 @@ impl BackendStats {
     }
 }
 
-/// Pool-wide counters (the sum of the backends' in-flight, kept separately so that
-/// bounded-load hashing reads it in O(1)).
+/// Pool-wide counters: the sum of the backends' in-flight (kept separately so that
+/// bounded-load hashing reads it in O(1)) and the refusals. Totals are summed from the
+/// backends when a snapshot is taken, which keeps one atomic off the hot path.
 #[derive(Debug, Default)]
 pub struct PoolStats {
     in_flight: AtomicU64,
-    total: AtomicU64,
     saturated: AtomicU64,
     unavailable: AtomicU64,
 }
@@ -129,7 +127,6 @@ impl PoolStats {
     #[inline]
     pub(crate) fn on_acquire(&self) {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        self.total.fetch_add(1, Ordering::Relaxed);
     }
 
     #[inline]
@@ -148,10 +145,6 @@ impl PoolStats {
     #[inline]
     pub fn in_flight(&self) -> u64 {
         self.in_flight.load(Ordering::Acquire)
-    }
-
-    pub fn total(&self) -> u64 {
-        self.total.load(Ordering::Relaxed)
     }
 
     /// Selections answered "saturated" (every eligible backend at max concurrency).
