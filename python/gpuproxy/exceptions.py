@@ -36,7 +36,8 @@ class BackendNotFound(GpuProxyError, KeyError):
 class SpendLimitExceeded(GpuProxyError):
     """A reservation would take one or more spend windows past their limit.
 
-    `windows` lists the names of the windows (e.g. ``"5m"``, ``"48h"``) that would be exceeded.
+    `windows` lists the names of the windows that would be exceeded (e.g. ``"5min"``,
+    ``"1440min"``, ``"48h"``; all names are in ``gpuproxy._core.SPEND_WINDOWS``).
     """
 
     def __init__(self, message: str, windows: list[str] | None = None) -> None:
