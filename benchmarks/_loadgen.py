@@ -63,7 +63,7 @@ def wrk_closed_loop(
     duration_s: float,
     cpus: Sequence[int],
     workdir: Path,
-    timeout_s: float = 5.0,
+    timeout_s: float = 10.0,
 ) -> dict[str, Any]:
     """RPS, latency percentiles (ms) and errors at a fixed number of connections."""
     auth = f'wrk.headers["Authorization"] = "Bearer {target.api_key}"' if target.api_key else ""
@@ -92,6 +92,25 @@ def wrk_closed_loop(
     raw = json.loads(line[len("WRKJSON ") :])
     seconds = raw["duration_us"] / 1e6
     errors = sum(raw[k] for k in raw if k.startswith("err_"))
+    if raw["requests"] == 0:
+        # Nothing answered within the run: wrk's latency figures are empty, not zero.
+        return {
+            "tool": "wrk",
+            "connections": connections,
+            "threads": threads,
+            "duration_s": round(seconds, 2),
+            "requests": 0,
+            "rps": 0.0,
+            "p50_ms": None,
+            "p90_ms": None,
+            "p99_ms": None,
+            "p999_ms": None,
+            "max_ms": None,
+            "mean_ms": None,
+            "errors": errors,
+            "errors_by_kind": {k[4:]: raw[k] for k in raw if k.startswith("err_") and raw[k]},
+            "note": f"no request completed in {seconds:.1f} s (timeout {timeout_s:g} s)",
+        }
     return {
         "tool": "wrk",
         "connections": connections,
@@ -131,6 +150,7 @@ def oha_open_loop(
         "-q",
         f"{rate:g}",
         "--latency-correction",
+        "--wait-ongoing-requests-after-deadline",
         "-c",
         str(connections),
         "-t",
@@ -160,7 +180,10 @@ def oha_open_loop(
     summary = raw.get("summary", {})
     pct = raw.get("latencyPercentiles", {})
     codes = raw.get("statusCodeDistribution", {}) or {}
-    errors = raw.get("errorDistribution", {}) or {}
+    errors = dict(raw.get("errorDistribution", {}) or {})
+    # Requests cut off by the end of the run are not the server's errors.
+    aborted = sum(n for kind, n in errors.items() if "deadline" in kind)
+    errors = {kind: n for kind, n in errors.items() if "deadline" not in kind}
     total = sum(codes.values()) + sum(errors.values())
     non_2xx = sum(n for code, n in codes.items() if not str(code).startswith("2"))
 
@@ -179,6 +202,7 @@ def oha_open_loop(
         "p99_ms": ms(pct.get("p99")),
         "max_ms": ms(summary.get("slowest")),
         "errors": non_2xx + sum(errors.values()),
+        "aborted_at_deadline": aborted,
         "errors_by_kind": {
             **{f"status_{c}": n for c, n in codes.items() if not str(c).startswith("2")},
             **errors,

@@ -6,6 +6,7 @@ import contextlib
 import os
 import platform
 import re
+import resource
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
@@ -93,6 +94,7 @@ def machine_info() -> dict[str, Any]:
         "kernel": f"{uname.system} {uname.release}",
         "arch": uname.machine,
         "loadavg_at_start": list(os.getloadavg()),
+        "rlimit_nofile": list(resource.getrlimit(resource.RLIMIT_NOFILE)),
         "sysctl": {
             name: _sysctl(name)
             for name in (

@@ -19,8 +19,9 @@ def _throughput(result: dict[str, Any], stem: Path, plt: Any) -> list[Path]:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
     for name, r in peers.items():
         closed = r["closed_loop"]
-        cs = [int(c) for c in closed]
-        ax1.plot(cs, [closed[str(c)].get("rps", 0) for c in cs], marker="o", label=name)
+        # Points where nothing completed have no latency and no place on a log axis.
+        cs = [int(c) for c in closed if closed[c].get("rps")]
+        ax1.plot(cs, [closed[str(c)]["rps"] for c in cs], marker="o", label=name)
         ax2.plot(cs, [closed[str(c)].get("p99_ms") for c in cs], marker="o", label=name)
     for ax, label in ((ax1, "requests/s"), (ax2, "p99 latency (ms)")):
         ax.set_xscale("log", base=2)

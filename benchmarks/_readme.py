@@ -141,7 +141,7 @@ def _soak(path: Path, data: dict[str, Any]) -> list[str]:
             continue
         label = name + (f" (instead of {p['substitute_for']})" if p.get("substitute_for") else "")
         lines.append(
-            f"| {label} | {_fmt(p['rate'])} | {_fmt(p['segments'][-1]['t_s'])} | "
+            f"| {label} | {_fmt(p['rate'])} | {_fmt(round(p['segments'][-1]['t_s']))} | "
             f"{_fmt(p.get('rss_growth_mib_per_min'), 3)} | {_fmt(p.get('errors'))} | "
             f"{_fmt(p.get('p99_first_ms'))} → {_fmt(p.get('p99_last_ms'))} "
             f"({_fmt(p.get('p99_max_ms'))}) |"
@@ -160,8 +160,38 @@ def _core(path: Path, data: dict[str, Any]) -> list[str]:
     else:
         lines.append(f"criterion: not available: {crit.get('reason')}")
     calls = r.get("binding_calls", {})
-    state = "see the JSON" if calls.get("available") else f"not available: {calls.get('reason')}"
-    lines += ["", f"binding calls: {state}"]
+    figures = calls.get("figures")
+    flat = {}
+    if isinstance(figures, dict):
+        source = figures.get("calls_ns", figures)
+        flat = {k: v for k, v in source.items() if isinstance(v, int | float)}
+    if flat:
+        lines += ["", "| binding call (Python -> _core) | ns per call |", "|---|---|"]
+        lines += [f"| {name} | {_fmt(float(value))} |" for name, value in flat.items()]
+    else:
+        state = (
+            "see the JSON" if calls.get("available") else f"not available: {calls.get('reason')}"
+        )
+        lines += ["", f"binding calls: {state}"]
+    return lines
+
+
+def _gateway(path: Path, data: dict[str, Any]) -> list[str]:
+    r = data["result"]
+    lines = [f"#### Gateway (issue 6's benchmarks/gateway.py) ({_source(path, data)})", ""]
+    summary = (r.get("figures") or {}).get("summary")
+    if not r.get("available") or not isinstance(summary, dict):
+        return [*lines, f"not available: {r.get('reason')}"]
+    lines += ["| figure | value |", "|---|---|"]
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else key, inner)
+        else:
+            lines.append(f"| {prefix} | {_fmt(value)} |")
+
+    walk("", summary)
     return lines
 
 
@@ -214,11 +244,13 @@ def render() -> str:
         "connections": _connections,
         "soak": _soak,
         "core": _core,
+        "gateway": _gateway,
     }
     for scenario, fn in render_one.items():
         found = latest(scenario)
         if found:
             lines += ["", *fn(*found)]
+            lines += [f"- note: {note}" for note in found[1].get("notes", [])]
     return "\n".join([*lines, "", END])
 
 

@@ -207,7 +207,13 @@ async def run_stream(
 
 
 async def run_hold(
-    url: str, body: bytes, api_key: str | None, count: int, rate: float, sources: list[str]
+    url: str,
+    body: bytes,
+    api_key: str | None,
+    count: int,
+    rate: float,
+    sources: list[str],
+    ramp_timeout: float,
 ) -> None:
     host, port, raw = _raw_request(url, body, api_key)
     protos: list[SseProtocol] = []
@@ -218,17 +224,24 @@ async def run_hold(
 
     async def open_one(i: int) -> None:
         source = sources[(i // PER_SOURCE) % len(sources)] if sources else None
+        proto: SseProtocol | None = None
         async with semaphore:
             try:
                 proto = await asyncio.wait_for(_connect(host, port, source), 30)
                 sent = time.perf_counter()
                 proto.request(raw)
                 assert proto.first_event is not None
-                await asyncio.wait_for(proto.first_event, 60)
+                await asyncio.wait_for(proto.first_event, 30)
             except (OSError, TimeoutError, ConnectionError, ValueError) as exc:
                 key = type(exc).__name__
                 failures[key] = failures.get(key, 0) + 1
+                if proto is not None and proto.transport is not None:
+                    proto.transport.close()
                 return
+            except asyncio.CancelledError:
+                if proto is not None and proto.transport is not None:
+                    proto.transport.close()
+                raise
         ttft.append((time.perf_counter() - sent) * 1000)
         protos.append(proto)
 
@@ -250,7 +263,14 @@ async def run_hold(
                     "elapsed_s": round(last_report - started, 1),
                 },
             )
-    await asyncio.gather(*tasks)
+    # Bounded ramp: opens still pending at the deadline are cancelled and counted.
+    left = max(1.0, ramp_timeout - (time.perf_counter() - started))
+    _, pending = await asyncio.wait(tasks, timeout=left)
+    for task in pending:
+        task.cancel()
+    if pending:
+        failures["ramp_timeout"] = len(pending)
+        await asyncio.wait(pending, timeout=10)
     ramp_s = time.perf_counter() - started
     alive = sum(1 for p in protos if not p.closed)
     _emit(
@@ -299,6 +319,12 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=2000.0, help="new streams per second")
     parser.add_argument("--sources", default="", help="comma-separated source addresses")
+    parser.add_argument(
+        "--ramp-timeout",
+        type=float,
+        default=0.0,
+        help="hold: give up opening after this many seconds (0: count/rate + 60)",
+    )
     args = parser.parse_args()
     raise_nofile()
     body = args.body.encode()
@@ -306,7 +332,8 @@ def main() -> None:
         coro: Any = run_stream(args.url, body, args.api_key, args.concurrency, args.duration)
     else:
         sources = [s for s in args.sources.split(",") if s]
-        coro = run_hold(args.url, body, args.api_key, args.count, args.rate, sources)
+        ramp_timeout = args.ramp_timeout or args.count / args.rate + 60
+        coro = run_hold(args.url, body, args.api_key, args.count, args.rate, sources, ramp_timeout)
     try:
         import uvloop
     except ImportError:

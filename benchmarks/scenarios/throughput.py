@@ -70,7 +70,7 @@ def _measure_peer(bench: Bench, ctx: Ctx, name: str) -> dict[str, Any]:
             wrk,
             target,
             connections=16,
-            duration_s=1,
+            duration_s=bench.secs(3, 5),
             cpus=bench.layout.loadgen,
             workdir=bench.workdir,
         )
