@@ -27,6 +27,7 @@ class Bench:
     tools: dict[str, str | None]
     peers: list[str]
     notes: list[str] = field(default_factory=list)
+    targets: list[int] | None = None  # connections: stream counts (default by --quick)
 
     @property
     def workdir(self) -> Path:

@@ -118,7 +118,9 @@ def open_gpuproxy(ctx: Ctx, *, governance: bool) -> Iterator[PeerHandle]:
         **governance_env(governance),
     }  # fmt: skip
     daemon = Path(sys.executable).parent / "aiserve-gpuproxyd"
-    argv = [str(daemon), "--workers", str(workers), "--backlog", str(ctx.backlog)]
+    # Without the installed script (source tree on PYTHONPATH), run the module itself.
+    command = [str(daemon)] if daemon.exists() else [sys.executable, "-m", "gpuproxy.server"]
+    argv = [*command, "--workers", str(workers), "--backlog", str(ctx.backlog)]
     if ctx.backpressure:
         argv += ["--backpressure", str(ctx.backpressure)]
     proc = ctx.group.start(name, argv, cpus=ctx.layout.sut, env=env, cwd=data)

@@ -83,6 +83,10 @@ def start_nginx(
     prefix.mkdir(parents=True, exist_ok=True)
     conf = prefix / "nginx.conf"
     conf.write_text(config)
-    proc = group.start(name, [nginx, "-p", str(prefix), "-c", str(conf)], cpus=cpus)
+    proc = group.start(
+        name,
+        [nginx, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")],
+        cpus=cpus,
+    )
     wait_port("127.0.0.1", port, 15, proc)
     return proc

@@ -9,7 +9,7 @@ from typing import Any
 
 from _tools import BENCH
 
-__all__ = ["RESULTS", "latest", "render", "update_readme"]
+__all__ = ["RESULTS", "labelled", "latest", "render", "update_readme"]
 
 RESULTS = BENCH / "results"
 README = BENCH.parent / "README.md"
@@ -22,6 +22,16 @@ def latest(scenario: str) -> tuple[Path, dict[str, Any]] | None:
     if not files:
         return None
     return files[-1], json.loads(files[-1].read_text())
+
+
+def labelled(scenario: str) -> list[tuple[Path, dict[str, Any]]]:
+    """The latest result per --label (runs on other machines, shown separately)."""
+    found: dict[str, tuple[Path, dict[str, Any]]] = {}
+    for path in sorted(RESULTS.glob(f"????-??-??-{scenario}-*.json")):
+        data = json.loads(path.read_text())
+        if isinstance(data, dict) and data.get("label") and "result" in data:
+            found[data["label"]] = (path, data)
+    return list(found.values())
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
@@ -163,10 +173,15 @@ def _core(path: Path, data: dict[str, Any]) -> list[str]:
     figures = calls.get("figures")
     flat = {}
     if isinstance(figures, dict):
-        source = figures.get("calls_ns", figures)
+        source = figures.get("results", figures)  # core_calls.py: {"results": {call: ns}}
         flat = {k: v for k, v in source.items() if isinstance(v, int | float)}
     if flat:
-        lines += ["", "| binding call (Python -> _core) | ns per call |", "|---|---|"]
+        goal = figures.get("goal_ns") if isinstance(figures, dict) else None
+        lines += [
+            "",
+            f"| binding call (Python -> _core) | ns per call (goal {_fmt(goal)}) |",
+            "|---|---|",
+        ]
         lines += [f"| {name} | {_fmt(float(value))} |" for name, value in flat.items()]
     else:
         state = (
@@ -251,6 +266,10 @@ def render() -> str:
         if found:
             lines += ["", *fn(*found)]
             lines += [f"- note: {note}" for note in found[1].get("notes", [])]
+    for scenario in ("throughput", "connections", "streaming"):
+        for path, data in labelled(scenario):
+            lines += ["", f"##### On {data['label']}", "", *render_one[scenario](path, data)]
+            lines += [f"- note: {note}" for note in data.get("notes", [])]
     return "\n".join([*lines, "", END])
 
 

@@ -59,7 +59,13 @@ def _tools(scenario: str, peers: list[str]) -> dict[str, str | None]:
     return found
 
 
-def run_scenario(scenario: str, quick: bool, peers: list[str] | None) -> Path:
+def run_scenario(
+    scenario: str,
+    quick: bool,
+    peers: list[str] | None,
+    label: str = "",
+    targets: list[int] | None = None,
+) -> Path:
     chosen = list(peers or DEFAULT_PEERS[scenario])
     tools = _tools(scenario, chosen)
     if scenario in NEEDS_LOAD_TOOLS and tools.get("wrk") is None:
@@ -69,27 +75,30 @@ def run_scenario(scenario: str, quick: bool, peers: list[str] | None) -> Path:
     started = time.time()
     log(f"{scenario}{' (quick)' if quick else ''}: peers {chosen}, layout {cpu_layout.note}")
     with ProcGroup(workdir) as group:
-        bench = Bench(quick, cpu_layout, group, tools, chosen)
+        bench = Bench(quick, cpu_layout, group, tools, chosen, targets=targets)
         module = importlib.import_module(f"scenarios.{scenario}")
         result = module.run(bench)
     date = time.strftime("%Y-%m-%d", time.localtime(started))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"{date}-{scenario}.json"
+    # A label (e.g. the machine) keeps those results apart from this machine's series.
+    stem = f"{date}-{scenario}" + (f"-{label}" if label else "")
+    out = RESULTS / f"{stem}.json"
     document: dict[str, Any] = {
         "scenario": scenario,
         "date": date,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "duration_s": round(time.time() - started, 1),
         "quick": quick,
+        "label": label or None,
         "command": " ".join(["benchmarks/run.py", *sys.argv[1:]]),
         "machine": machine_info(),
         "layout": cpu_layout.as_dict(),
         "versions": versions(dict(tools.items())),
-        "parameters": {"peers": chosen, "quick": quick},
+        "parameters": {"peers": chosen, "quick": quick, "targets": targets},
         "notes": bench.notes,
         "result": result,
     }
-    plots = plot(scenario, result, RESULTS / f"{date}-{scenario}")
+    plots = plot(scenario, result, RESULTS / stem)
     document["plots"] = [p.name for p in plots]
     out.write_text(json.dumps(document, indent=2) + "\n")
     log(f"wrote {out.relative_to(BENCH.parent)} and {len(plots)} plot(s)")
@@ -102,15 +111,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="short validation run")
     parser.add_argument("--peers", help=f"comma-separated subset of {','.join(ALL_PEERS)}")
     parser.add_argument("--no-readme", action="store_true", help="do not touch README.md")
+    parser.add_argument("--label", default="", help="results as <date>-<scenario>-LABEL.json")
+    parser.add_argument("--targets", help="connections: comma-separated stream counts")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGHUP, _on_signal)
     raise_nofile()
     peers = [p for p in args.peers.split(",") if p] if args.peers else None
+    targets = [int(t) for t in args.targets.split(",") if t] if args.targets else None
+    if args.label and not args.label.replace("-", "").isalnum():
+        parser.error("--label: letters, digits and '-' only")
     if peers and (unknown := set(peers) - set(ALL_PEERS)):
         parser.error(f"unknown peers: {sorted(unknown)}")
     for scenario in SCENARIOS if args.scenario == "all" else (args.scenario,):
-        run_scenario(scenario, args.quick, peers)
+        run_scenario(scenario, args.quick, peers, args.label, targets)
         if not args.no_readme and not update_readme():
             log("README.md has no bench markers; table not written")
     return 0

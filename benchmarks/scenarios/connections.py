@@ -138,7 +138,7 @@ def _hold(bench: Bench, peer: PeerHandle, stub_pid: int, target: int) -> dict[st
 
 
 def run(bench: Bench) -> dict[str, Any]:
-    targets = [10_000] if bench.quick else [10_000, 50_000, 100_000]
+    targets = bench.targets or ([10_000] if bench.quick else [10_000, 50_000, 100_000])
     system: dict[str, Any] = {}
     peers: dict[str, Any] = {name: {"runs": []} for name in bench.peers}
     # A proxy needs two descriptors per held stream (client side and upstream side).
