@@ -16,9 +16,10 @@ the upstream request is aborted and the client is billed for what it received.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import secrets
 import time
-import uuid
 from typing import Any
 
 from gpuproxy.accounts.principal import Principal
@@ -38,6 +39,11 @@ __all__ = ["authorize", "handle_inference", "principal_of_scope"]
 
 log = logging.getLogger(__name__)
 
+#: Requests still running after this long get a disconnect watcher (see handle_inference).
+WATCH_AFTER_S = 0.05
+_ids = itertools.count(1)
+#: Usage row ids: a per-process random prefix and a counter (unique, no uuid4 per request).
+_ID_PREFIX = secrets.token_hex(6)
 _JSON_HEADERS = [(b"content-type", b"application/json"), (b"accept", b"application/json")]
 _SSE_HEADERS = [(b"content-type", b"application/json"), (b"accept", b"text/event-stream")]
 #: Upstream response headers not passed on (the server sets its own; length may change).
@@ -75,6 +81,38 @@ def _timelimit(raw: bytes | None, default: float, cap: float) -> float:
             400, "X-Timelimit: expected a positive number of seconds", param="X-Timelimit"
         )
     return min(value, cap)
+
+
+class _DisconnectWatch:
+    """Waits on `receive()` for `http.disconnect` and cancels the request's task then."""
+
+    __slots__ = ("exchange", "future", "receive", "task")
+
+    def __init__(
+        self, receive: Receive, task: asyncio.Task[Any] | None, exchange: _Exchange
+    ) -> None:
+        self.receive = receive
+        self.task = task
+        self.exchange = exchange
+        self.future: asyncio.Future[Any] | None = None
+
+    def start(self) -> None:
+        if self.exchange.completed:
+            return
+        self.future = asyncio.ensure_future(self.receive())
+        self.future.add_done_callback(self._done)
+
+    def stop(self) -> None:
+        if self.future is not None:
+            self.future.cancel()
+
+    def _done(self, done: asyncio.Future[Any]) -> None:
+        if done.cancelled() or self.exchange.completed or done.exception() is not None:
+            return
+        if done.result().get("type") == "http.disconnect":
+            self.exchange.client_gone = True
+            if self.task is not None:
+                self.task.cancel()
 
 
 class _Exchange:
@@ -127,17 +165,10 @@ async def handle_inference(
         return
     exchange = _Exchange(started)
     task = asyncio.current_task()
-    watcher = asyncio.ensure_future(receive())
-
-    def on_disconnect(done: asyncio.Future[Any]) -> None:
-        if done.cancelled() or exchange.completed:
-            return
-        if done.exception() is None and done.result().get("type") == "http.disconnect":
-            exchange.client_gone = True
-            if task is not None:
-                task.cancel()
-
-    watcher.add_done_callback(on_disconnect)
+    watch = _DisconnectWatch(receive, task, exchange)
+    # Most answers take a few milliseconds: the watcher (a task) starts only for requests
+    # still running after WATCH_AFTER_S, which is when a disconnect is worth noticing.
+    timer = asyncio.get_running_loop().call_later(WATCH_AFTER_S, watch.start)
     try:
         await _serve(gateway, scope, send, endpoint, principal, request, exchange)
     except asyncio.CancelledError:
@@ -153,7 +184,8 @@ async def handle_inference(
             await send_error(send, error)
     finally:
         exchange.completed = True
-        watcher.cancel()
+        timer.cancel()
+        watch.stop()
         _settle(gateway, principal, request, endpoint, exchange, scope)
 
 
@@ -401,7 +433,7 @@ def _settle_inner(
     slot = exchange.slot
     gateway.usage.record(
         UsageRecord(
-            id=uuid.uuid4().hex,
+            id=f"{_ID_PREFIX}{next(_ids):012x}",
             request_id=(scope.get("state") or {}).get("request_id", ""),
             created_at=int(time.time() * 1000),
             user_id=principal.user_id,

@@ -45,8 +45,13 @@ class InferenceRequest:
     #: the gateway added include_usage: remove the usage chunk before the client sees it
     strip_usage: bool
 
+    #: cached prompt_estimate()
+    _prompt: int = -1
+
     def prompt_estimate(self) -> int:
-        return prompt_tokens_estimate(self.fields)
+        if self._prompt < 0:
+            self._prompt = prompt_tokens_estimate(self.fields)
+        return self._prompt
 
 
 def _bad(message: str, param: str) -> GatewayError:
