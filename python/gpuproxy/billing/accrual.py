@@ -159,7 +159,7 @@ class GpuAccrual:
         total = cost_of_minutes(price, minutes)
         amount = total - int(row["billed_micros"])
         instance_id, user_id = str(row["instance_id"]), str(row["user_id"])
-        quota_hit = False
+        quota = await self._quotas.get(user_id)
         async with self._db.transaction() as tx:
             claimed = await tx.execute(
                 "UPDATE gpu_accruals SET billed_minutes = $2, billed_micros = $3, updated_at = $4 "
@@ -188,7 +188,7 @@ class GpuAccrual:
                     ),
                 )
             quota_hit = await self._quotas.add_gpu_seconds(
-                tx, user_id, (minutes - old_minutes) * 60, end
+                tx, quota, (minutes - old_minutes) * 60, end
             )
         if posted is None:
             return None

@@ -25,6 +25,10 @@ __all__ = ["Quota", "Quotas"]
 _CACHE_TTL = 10.0
 
 
+def _seconds_until(end_ms: int, now_ms: int) -> int:
+    return max(1, -(-(end_ms - now_ms) // 1000))
+
+
 @dataclass(frozen=True, slots=True)
 class Quota:
     user_id: str
@@ -113,10 +117,11 @@ class Quotas:
         count = await self._kv.incr(key, 1, ttl=(end - now) / 1000 + 60)
         if count > quota.max_requests:
             await self._kv.incr(key, -1)
+            wait = _seconds_until(end, now)
             raise QuotaExceededError(
                 f"request quota reached: {quota.max_requests} requests per "
-                f"{quota.reset_interval_seconds} s; it resets in {(end - now) // 1000 + 1} s",
-                retry_after=(end - now) // 1000 + 1,
+                f"{quota.reset_interval_seconds} s; it resets in {wait} s",
+                retry_after=wait,
             )
         return key, count
 
@@ -142,15 +147,18 @@ class Quotas:
         used = await self.gpu_seconds_used(user_id, quota, now)
         if used >= quota.max_gpu_seconds:
             _, end = quota.period(now)
+            wait = _seconds_until(end, now)
             raise QuotaExceededError(
                 f"GPU time quota reached: {quota.max_gpu_seconds / 3600:g} GPU hours per "
-                f"{quota.reset_interval_seconds} s; it resets in {(end - now) // 1000 + 1} s",
-                retry_after=(end - now) // 1000 + 1,
+                f"{quota.reset_interval_seconds} s; it resets in {wait} s",
+                retry_after=wait,
             )
 
-    async def add_gpu_seconds(self, tx: Executor, user_id: str, seconds: int, at: int) -> bool:
-        """Count GPU time in the accrual's transaction; True when the quota is now used up."""
-        quota = await self.get(user_id)
+    async def add_gpu_seconds(
+        self, tx: Executor, quota: Quota | None, seconds: int, at: int
+    ) -> bool:
+        """Count GPU time inside the accrual's transaction (the quota was read before it,
+        since SQLite's transaction holds the only connection); True when now used up."""
         if quota is None:
             return False
         start, _ = quota.period(at)
@@ -158,7 +166,7 @@ class Quotas:
             "INSERT INTO quota_usage (user_id, period_start, gpu_seconds) VALUES ($1, $2, $3) "
             "ON CONFLICT (user_id, period_start) DO UPDATE SET "
             "gpu_seconds = quota_usage.gpu_seconds + excluded.gpu_seconds",
-            user_id,
+            quota.user_id,
             start,
             seconds,
         )
@@ -166,7 +174,7 @@ class Quotas:
             return False
         used = await tx.fetchval(
             "SELECT gpu_seconds FROM quota_usage WHERE user_id = $1 AND period_start = $2",
-            user_id,
+            quota.user_id,
             start,
         )
         return int(used or 0) >= quota.max_gpu_seconds
