@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from litestar.testing import AsyncTestClient
 
@@ -15,6 +15,8 @@ from gpuproxy.billing.service import BillingService
 from gpuproxy.config import Settings
 from gpuproxy.services import Services
 from gpuproxy.storage.database import Database
+
+T = TypeVar("T")
 
 #: Fast hashing, no bootstrap admin, no rate limit, no background GPU work, quick flushes.
 BILLING_ENV = {
@@ -66,6 +68,13 @@ class BillingApp:
         billing = self.services.billing
         assert billing is not None
         return billing
+
+    def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run `fn(*args)` on the app's event loop (the test client serves from another
+        thread; the app's database and locks belong to that loop)."""
+        portal: Any = self.client.blocking_portal
+        result: T = portal.call(fn, *args)
+        return result
 
     async def user(self, name: str = "user", *, admin: bool = False) -> Caller:
         self._count += 1

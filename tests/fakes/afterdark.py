@@ -9,9 +9,12 @@ import hmac
 import json
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from tests.fakes._http import FakeHttpServer, Request, Response, json_response
+from tests.fakes._thread import serving_in_thread
 
 __all__ = ["FakeAfterDark"]
 
@@ -23,6 +26,12 @@ class FakeAfterDark:
         self.checkouts: dict[str, dict[str, Any]] = {}
         self._idempotent: dict[str, tuple[bytes, Response]] = {}
         self.server.route("POST", "/v1/checkouts")(self._create)
+
+    @contextmanager
+    def in_thread(self) -> Iterator[FakeAfterDark]:
+        """Serve from a thread of its own (for apps under Litestar's test client)."""
+        with serving_in_thread(self.server):
+            yield self
 
     async def __aenter__(self) -> FakeAfterDark:
         await self.server.start()

@@ -9,9 +9,12 @@ pending), `mine(n)` adds empty blocks.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from tests.fakes._http import FakeHttpServer, Request, Response, json_response
+from tests.fakes._thread import serving_in_thread
 
 __all__ = ["TRANSFER_TOPIC", "FakeChain"]
 
@@ -31,6 +34,12 @@ class FakeChain:
         self.receipts: dict[str, dict[str, Any]] = {}
         self.calls: list[str] = []
         self.server.route("POST", "/")(self._handle)
+
+    @contextmanager
+    def in_thread(self) -> Iterator[FakeChain]:
+        """Serve from a thread of its own (for apps under Litestar's test client)."""
+        with serving_in_thread(self.server):
+            yield self
 
     async def __aenter__(self) -> FakeChain:
         await self.server.start()

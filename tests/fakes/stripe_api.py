@@ -19,10 +19,13 @@ import json
 import re
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl
 
 from tests.fakes._http import FakeHttpServer, Request, Response, json_response
+from tests.fakes._thread import serving_in_thread
 
 __all__ = ["FakeStripe", "decode_form", "stripe_signature"]
 
@@ -100,6 +103,12 @@ class FakeStripe:
         self._idempotent: dict[str, tuple[str, Response]] = {}
         self.bodies: list[bytes] = []
         self._routes()
+
+    @contextmanager
+    def in_thread(self) -> Iterator[FakeStripe]:
+        """Serve from a thread of its own (for apps under Litestar's test client)."""
+        with serving_in_thread(self.server):
+            yield self
 
     async def __aenter__(self) -> FakeStripe:
         await self.server.start()

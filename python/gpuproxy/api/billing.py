@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post, put
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
 from gpuproxy.api.billing_common import Amount, billing_of, page, parse_amount
@@ -100,7 +101,7 @@ class BillingController(Controller):
         "/payment", status_code=HTTP_201_CREATED, summary="Add credits (Stripe, crypto, AfterDark)"
     )
     async def payment(
-        self, request: Request[Any, Any, Any], services: ServicesDep, data: PaymentBody
+        self, request: Request[Any, Any, Any], services: ServicesDep, data: JSONBody[PaymentBody]
     ) -> dict[str, Any]:
         # The preferred method is parsed first: a raw card number is refused before anything
         # else looks at the request, and it is never echoed, stored or logged.
@@ -112,6 +113,7 @@ class BillingController(Controller):
                 "payment_method and X-Preferred-Payment disagree", param="payment_method"
             )
         preferred = preferred or from_body
+        amount = parse_amount(data.amount, "amount")
         provider = resolve_provider(data.provider, request.headers.get("x-billing"), preferred)
         principal = principal_of(request)
         billing = billing_of(services)
@@ -119,7 +121,7 @@ class BillingController(Controller):
             PaymentRequest(
                 user_id=principal.user_id,
                 email=principal.email,
-                amount_micros=parse_amount(data.amount, "amount"),
+                amount_micros=amount,
                 currency=data.currency,
                 provider=provider,
                 preferred=preferred,
@@ -161,7 +163,7 @@ class BillingController(Controller):
         request: Request[Any, Any, Any],
         services: ServicesDep,
         payment_id: str,
-        data: CryptoSubmitBody,
+        data: JSONBody[CryptoSubmitBody],
     ) -> Response[dict[str, Any]]:
         """200 once credited; 202 while the transaction is unmined or short of confirmations."""
         principal = principal_of(request)
@@ -174,7 +176,7 @@ class BillingController(Controller):
 
     @put("/auto-renew", summary="Turn auto-renew on or off (needs a saved card)")
     async def auto_renew(
-        self, request: Request[Any, Any, Any], services: ServicesDep, data: AutoRenewBody
+        self, request: Request[Any, Any, Any], services: ServicesDep, data: JSONBody[AutoRenewBody]
     ) -> dict[str, Any]:
         principal = principal_of(request)
         billing = billing_of(services)

@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, post, put
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from gpuproxy.api.billing_common import Amount, billing_of, page, parse_amount
@@ -108,7 +109,7 @@ class BillingAdminController(Controller):
         request: Request[Any, Any, Any],
         services: ServicesDep,
         user_id: str,
-        data: AdjustmentBody,
+        data: JSONBody[AdjustmentBody],
     ) -> dict[str, Any]:
         reason = data.reason.strip()
         if not 3 <= len(reason) <= 500:
@@ -138,7 +139,7 @@ class BillingAdminController(Controller):
         request: Request[Any, Any, Any],
         services: ServicesDep,
         user_id: str,
-        data: CreditSettingsBody,
+        data: JSONBody[CreditSettingsBody],
     ) -> dict[str, Any]:
         billing = billing_of(services)
         await _require_user(billing, user_id)
@@ -161,7 +162,7 @@ class BillingAdminController(Controller):
         request: Request[Any, Any, Any],
         services: ServicesDep,
         user_id: str,
-        data: QuotaBody,
+        data: JSONBody[QuotaBody],
     ) -> dict[str, Any]:
         billing = billing_of(services)
         await _require_user(billing, user_id)

@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, get, post, put
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from gpuproxy.api.billing_common import Amount, billing_of, page, parse_amount
@@ -66,7 +67,7 @@ class GuardRailsController(Controller):
 
     @post("/spending/check", status_code=HTTP_200_OK, summary="Would this amount be allowed?")
     async def check(
-        self, request: Request[Any, Any, Any], services: ServicesDep, data: CheckBody
+        self, request: Request[Any, Any, Any], services: ServicesDep, data: JSONBody[CheckBody]
     ) -> dict[str, Any]:
         billing = billing_of(services)
         amount = parse_amount(data.amount, "amount", allow_zero=True)
@@ -117,7 +118,7 @@ class GuardRailsAdminController(Controller):
     exception_handlers = BILLING_EXCEPTION_HANDLERS
 
     @post("/spending/reset", status_code=HTTP_200_OK, summary="Forget a user's spending (admin)")
-    async def reset(self, services: ServicesDep, data: ResetBody) -> dict[str, Any]:
+    async def reset(self, services: ServicesDep, data: JSONBody[ResetBody]) -> dict[str, Any]:
         billing = billing_of(services)
         user_id = await resolve_user(billing, data.user_id, data.email)
         await billing.guard.reset(user_id)
@@ -139,7 +140,7 @@ class GuardRailsAdminController(Controller):
         request: Request[Any, Any, Any],
         services: ServicesDep,
         user_id: str,
-        data: LimitsBody,
+        data: JSONBody[LimitsBody],
     ) -> dict[str, Any]:
         billing = billing_of(services)
         user_id = await resolve_user(billing, user_id, None)
