@@ -65,34 +65,24 @@ def python_stub(
     interval_ms: float = 0.0,
     chunks: int = 16,
 ) -> Iterator[Upstream]:
-    """benchmarks/stub_upstream.py (SSE capable) on one or more 127.0.0.x addresses."""
+    """benchmarks/stub_upstream.py (SSE capable): one process per 127.0.0.x address, so each
+    process's descriptor limit only has to cover that address's streams."""
     hosts = hosts or ["127.0.0.1"]
     port = free_port()
     cpus = bench.layout.stub
-    proc = bench.group.start(
-        "python-stub",
-        [
-            sys.executable,
-            str(BENCH / "stub_upstream.py"),
-            "--port",
-            str(port),
-            "--hosts",
-            ",".join(hosts),
-            "--first-token-ms",
-            f"{first_token_ms:g}",
-            "--interval-ms",
-            f"{interval_ms:g}",
-            "--chunks",
-            str(chunks),
-        ],
-        cpus=cpus,
-    )
+    procs = []
     try:
-        for host in hosts:
+        for index, host in enumerate(hosts):
+            argv = [sys.executable, str(BENCH / "stub_upstream.py"), "--port", str(port),
+                    "--hosts", host, "--first-token-ms", f"{first_token_ms:g}",
+                    "--interval-ms", f"{interval_ms:g}", "--chunks", str(chunks)]  # fmt: skip
+            procs.append(bench.group.start(f"python-stub-{index}", argv, cpus=cpus))
+        for host, proc in zip(hosts, procs, strict=True):
             wait_port(host, port, 20, proc)
-        yield Upstream("python-stub", [f"{h}:{port}" for h in hosts], [proc], cpus)
+        yield Upstream("python-stub", [f"{h}:{port}" for h in hosts], procs, cpus)
     finally:
-        bench.group.stop(proc)
+        for proc in procs:
+            bench.group.stop(proc)
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -206,6 +207,12 @@ def _litellm(ctx: Ctx) -> Iterator[PeerHandle]:
         ctx.group.stop(proc)
 
 
+def _pythonpath() -> str:
+    """benchmarks/ first, then whatever PYTHONPATH the harness itself was given."""
+    inherited = os.environ.get("PYTHONPATH", "")
+    return os.pathsep.join(p for p in (str(BENCH), inherited) if p)
+
+
 @contextlib.contextmanager
 def _python_baseline(ctx: Ctx) -> Iterator[PeerHandle]:
     port = free_port()
@@ -224,7 +231,7 @@ def _python_baseline(ctx: Ctx) -> Iterator[PeerHandle]:
             *(["--backpressure", str(ctx.backpressure)] if ctx.backpressure else []),
         ],
         cpus=ctx.layout.sut,
-        env={"BASELINE_UPSTREAMS": ",".join(ctx.upstream.base_urls), "PYTHONPATH": str(BENCH)},
+        env={"BASELINE_UPSTREAMS": ",".join(ctx.upstream.base_urls), "PYTHONPATH": _pythonpath()},
     )
     try:
         wait_port("127.0.0.1", port, 60, proc)

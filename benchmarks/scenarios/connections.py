@@ -1,12 +1,18 @@
 """Scenario `connections`: ramp held, slowly trickling SSE streams through one instance.
 
-The stub sends one event every TRICKLE_MS on each stream (forever, for the hold). The
-client (benchmarks/sse_client.py hold) opens the streams from several 127.0.0.x source
-addresses (25,000 per address) and the stub listens on several 127.0.0.x addresses, so
-neither side of the proxy runs out of ephemeral ports. RLIMIT_NOFILE is raised for
-every process, somaxconn for the run (restored after), and the proxies get a backlog
-and Granian backpressure above the target. While the streams are held: RSS growth per
-connection, CPU of the proxy, and an open-loop batch of ordinary requests (p99, errors).
+The stub sends one event every TRICKLE_MS on each stream (forever, for the hold). Streams
+are split into "lanes" of at most PER_LANE each: lane i is one client process
+(benchmarks/sse_client.py hold) opening its streams from source address 127.0.0.(2+i),
+and one stub process listening on 127.0.0.(100+i). So neither side of the proxy runs out
+of ephemeral ports (~28k per source/destination pair) and no client or stub process needs
+more descriptors than its limit. RLIMIT_NOFILE is raised where permitted, somaxconn for
+the run (restored after), and the proxies get a backlog and Granian backpressure above
+the target. While the streams are held: RSS growth per stream, CPU of the proxy, and an
+open-loop batch of ordinary requests (p99, errors).
+
+Where RLIMIT_NOFILE cannot be raised (no CAP_SYS_RESOURCE), a proxy process holds at
+most (limit - 512) / 2 streams (one descriptor each side); a proxy with W worker
+processes is asked for at most W times that, and the lowered target is noted.
 """
 
 from __future__ import annotations
@@ -28,16 +34,16 @@ from _tools import BENCH, log
 __all__ = ["run"]
 
 TRICKLE_MS = 5000.0
-PER_ADDRESS = 25_000
 OTHER_P99_GOAL_MS = 50.0
+_RESERVE_FDS = 512
 
 
-def _addresses(first: int, count: int) -> list[str]:
-    return [f"127.0.0.{first + i}" for i in range(count)]
+def _per_lane(nofile: int) -> int:
+    return min(25_000, nofile - _RESERVE_FDS)
 
 
 def _read_tagged(proc: subprocess.Popen[str], tag: str, deadline: float) -> dict[str, Any]:
-    """Read the client's stdout until the `tag` line (or EOF / deadline)."""
+    """Read a client's stdout until the `tag` line (or EOF / deadline)."""
     assert proc.stdout is not None
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
@@ -50,73 +56,96 @@ def _read_tagged(proc: subprocess.Popen[str], tag: str, deadline: float) -> dict
     return {"error": f"no {tag} line from the client"}
 
 
-def _hold(bench: Bench, peer: PeerHandle, stub_pid: int, target: int) -> dict[str, Any]:
-    measured_pid = peer.proc.pid if peer.proc else stub_pid
-    rate = 2000.0 if bench.quick else 5000.0
-    sources = _addresses(2, max(1, math.ceil(target / PER_ADDRESS)))
-    rss_before = tree_rss_bytes(measured_pid)
-    stub_rss_before = tree_rss_bytes(stub_pid)
-    argv = [
-        sys.executable,
-        str(BENCH / "sse_client.py"),
-        "hold",
-        "--url",
-        peer.chat_url,
-        "--body",
-        STREAM_BODY,
-        "--count",
-        str(target),
-        "--rate",
-        f"{rate:g}",
-        "--sources",
-        ",".join(sources),
-    ]
-    if peer.api_key:
-        argv += ["--api-key", peer.api_key]
-    client = subprocess.Popen(
-        pin(bench.layout.loadgen, argv),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        held = _read_tagged(client, "HELD", time.monotonic() + target / rate + 180)
-        hold_s = bench.secs(10, 30)
-        cpu0, t0 = cpu_seconds(measured_pid), time.monotonic()
-        time.sleep(hold_s / 3)
-        rss_held = tree_rss_bytes(measured_pid)
-        other = None
-        if oha := bench.tools.get("oha"):
-            other = oha_open_loop(
-                oha,
-                Target(peer.chat_url, peer.api_key),
-                rate=100,
-                duration_s=bench.secs(5, 15),
-                connections=8,
-                cpus=bench.layout.loadgen,
-                timeout_s=10,
-            )
-        if (left := hold_s - (time.monotonic() - t0)) > 0:
-            time.sleep(left)
-        cpu_pct = 100 * (cpu_seconds(measured_pid) - cpu0) / (time.monotonic() - t0)
-        stub_rss_held = tree_rss_bytes(stub_pid)
-        assert client.stdin is not None
-        client.stdin.write("stop\n")
-        client.stdin.flush()
-        final = _read_tagged(client, "RESULT", time.monotonic() + 120)
-    finally:
+def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sum the lanes' counts; keep the worst lane's latency percentiles."""
+    out: dict[str, Any] = {"lanes": len(parts), "failures": {}}
+    for part in parts:
+        for key, value in part.items():
+            if isinstance(value, int | float) and key != "ramp_s":
+                out[key] = out.get(key, 0) + value
+        for kind, n in (part.get("failures") or {}).items():
+            out["failures"][kind] = out["failures"].get(kind, 0) + n
+        if "error" in part:
+            out.setdefault("errors", []).append(part["error"])
+    out["ramp_s"] = max((p.get("ramp_s", 0) for p in parts), default=0)
+    ttfts = [p["ttft_ms"] for p in parts if p.get("ttft_ms")]
+    if ttfts:
+        out["ttft_ms_worst_lane"] = {
+            k: max((t.get(k) or 0) for t in ttfts) for k in ("p50", "p90", "p99")
+        }
+    return out
+
+
+def _start_clients(bench: Bench, peer: PeerHandle, target: int, rate: float, lanes: int,
+                   stub_hosts: list[str]) -> list[subprocess.Popen[str]]:  # fmt: skip
+    clients = []
+    for lane in range(lanes):
+        count = target // lanes + (1 if lane < target % lanes else 0)
+        url = peer.chat_url
+        if peer.name == "direct":  # lane i straight to stub process i
+            url = f"http://{stub_hosts[lane % len(stub_hosts)]}/v1/chat/completions"
+        argv = [sys.executable, str(BENCH / "sse_client.py"), "hold", "--url", url,
+                "--body", STREAM_BODY, "--count", str(count), "--rate", f"{rate / lanes:g}",
+                "--sources", f"127.0.0.{2 + lane}"]  # fmt: skip
+        if peer.api_key:
+            argv += ["--api-key", peer.api_key]
+        clients.append(subprocess.Popen(
+            pin(bench.layout.loadgen, argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, text=True))  # fmt: skip
+    return clients
+
+
+def _stop_clients(clients: list[subprocess.Popen[str]]) -> list[dict[str, Any]]:
+    for client in clients:
+        if client.stdin is not None and client.poll() is None:
+            try:
+                client.stdin.write("stop\n")
+                client.stdin.flush()
+            except BrokenPipeError:
+                pass
+    finals = [_read_tagged(c, "RESULT", time.monotonic() + 120) for c in clients]
+    for client in clients:
         if client.poll() is None:
             client.terminate()
         try:
             client.wait(30)
         except subprocess.TimeoutExpired:
             client.kill()
+    return finals
+
+
+def _hold(bench: Bench, peer: PeerHandle, stub_pids: list[int], stub_hosts: list[str],
+          target: int, lanes: int) -> dict[str, Any]:  # fmt: skip
+    measured = [peer.proc.pid] if peer.proc else stub_pids
+    rate = 2000.0 if bench.quick else 5000.0
+    rss_before = sum(tree_rss_bytes(p) for p in measured)
+    stub_rss_before = sum(tree_rss_bytes(p) for p in stub_pids)
+    clients = _start_clients(bench, peer, target, rate, lanes, stub_hosts)
+    try:
+        deadline = time.monotonic() + target / rate + 180
+        held = _merge([_read_tagged(c, "HELD", deadline) for c in clients])
+        hold_s = bench.secs(10, 30)
+        cpu0, t0 = sum(cpu_seconds(p) for p in measured), time.monotonic()
+        time.sleep(hold_s / 3)
+        rss_held = sum(tree_rss_bytes(p) for p in measured)
+        other = None
+        if oha := bench.tools.get("oha"):
+            other = oha_open_loop(oha, Target(peer.chat_url, peer.api_key), rate=100,
+                                  duration_s=bench.secs(5, 15), connections=8,
+                                  cpus=bench.layout.loadgen, timeout_s=10)  # fmt: skip
+        if (left := hold_s - (time.monotonic() - t0)) > 0:
+            time.sleep(left)
+        elapsed = time.monotonic() - t0
+        cpu_pct = 100 * (sum(cpu_seconds(p) for p in measured) - cpu0) / elapsed
+        stub_rss_held = sum(tree_rss_bytes(p) for p in stub_pids)
+    finally:
+        final = _merge(_stop_clients(clients))
     count = held.get("held") or 0
     return {
         "target": target,
         "ramp_rate_per_s": rate,
-        "source_addresses": sources,
+        "lanes": lanes,
+        "source_addresses": [f"127.0.0.{2 + i}" for i in range(lanes)],
         "held": count,
         "ramp": held,
         "end": final,
@@ -137,52 +166,59 @@ def _hold(bench: Bench, peer: PeerHandle, stub_pid: int, target: int) -> dict[st
     }
 
 
+def _proxy_ceiling(name: str, bench: Bench, nofile: int) -> int | None:
+    """Streams the peer's processes can hold within their descriptor limit (None: no cap)."""
+    if name == "direct":
+        return None  # stub and client processes scale with the lanes
+    return (nofile - _RESERVE_FDS) // 2 * len(bench.layout.sut)
+
+
 def run(bench: Bench) -> dict[str, Any]:
     targets = bench.targets or ([10_000] if bench.quick else [10_000, 50_000, 100_000])
     system: dict[str, Any] = {}
-    peers: dict[str, Any] = {name: {"runs": []} for name in bench.peers}
-    # A proxy needs two descriptors per held stream (client side and upstream side).
     nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     system["rlimit_nofile"] = nofile
-    ceiling = (nofile - 512) // 2
-    if max(targets) > ceiling:
-        bench.notes.append(
-            f"RLIMIT_NOFILE is {nofile} here and could not be raised (no CAP_SYS_RESOURCE): "
-            f"a proxy can hold at most ~{ceiling} streams, so larger targets were lowered to that"
-        )
-        targets = sorted({min(t, ceiling) for t in targets})
+    per_lane = _per_lane(nofile)
+    system["streams_per_lane"] = per_lane
+    peers: dict[str, Any] = {name: {"runs": []} for name in bench.peers}
     with ensure_somaxconn(65535, system):
         for target in targets:
-            hosts = _addresses(100, max(1, math.ceil(target / PER_ADDRESS)))
-            with python_stub(
-                bench, hosts=hosts, interval_ms=TRICKLE_MS, chunks=1_000_000
-            ) as upstream:
-                stub_pid = upstream.procs[0].pid
-                ctx = Ctx(
-                    bench.group,
-                    bench.layout,
-                    upstream,
-                    streaming=True,
-                    backlog=65535,
-                    backpressure=target + 4096,
-                )
+            lanes = max(1, math.ceil(target / per_lane))
+            hosts = [f"127.0.0.{100 + i}" for i in range(lanes)]
+            with python_stub(bench, hosts=hosts, interval_ms=TRICKLE_MS,
+                             chunks=1_000_000) as upstream:  # fmt: skip
+                stub_pids = [p.pid for p in upstream.procs]
                 for name in bench.peers:
                     if peers[name].get("available") is False:
                         continue
+                    wanted = target
+                    ceiling = _proxy_ceiling(name, bench, nofile)
+                    if ceiling is not None and wanted > ceiling:
+                        bench.notes.append(
+                            f"{name}: target {target} lowered to {ceiling}: RLIMIT_NOFILE is "
+                            f"{nofile} and could not be raised (no CAP_SYS_RESOURCE), so each "
+                            f"of its {len(bench.layout.sut)} processes holds at most "
+                            f"{(nofile - _RESERVE_FDS) // 2} streams"
+                        )
+                        wanted = ceiling
+                    ctx = Ctx(bench.group, bench.layout, upstream, streaming=True,
+                              backlog=65535, backpressure=wanted + 4096)  # fmt: skip
                     try:
                         with open_peer(name, ctx) as peer:
                             peers[name]["config"] = peer.config
-                            run_result = _hold(bench, peer, stub_pid, target)
+                            lanes_now = max(1, math.ceil(wanted / per_lane))
+                            run_result = _hold(
+                                bench, peer, stub_pids, upstream.hostports, wanted, lanes_now
+                            )
+                        run_result["requested_target"] = target
                         peers[name]["available"] = True
                         peers[name]["runs"].append(run_result)
-                        log(
-                            f"connections {name} {target}: held {run_result['held']}, "
-                            f"{run_result['rss_per_connection_kib']} KiB/conn"
-                        )
+                        log(f"connections {name} {wanted}: held {run_result['held']}, "
+                            f"{run_result['rss_per_connection_kib']} KiB/conn")  # fmt: skip
                     except NotAvailable as exc:
                         peers[name] = {"available": False, "reason": str(exc)}
                     except (RuntimeError, TimeoutError) as exc:
-                        peers[name]["runs"].append({"target": target, "error": str(exc)})
+                        peers[name]["runs"].append({"target": wanted, "error": str(exc)})
     return {
         "targets": targets,
         "trickle_interval_ms": TRICKLE_MS,
