@@ -272,3 +272,20 @@ async def test_two_instances_sharing_redis_never_exceed_a_limit_together(
     await one.close()
     await two.close()
     await second_kv.close()
+
+
+async def test_a_reset_made_elsewhere_reaches_the_local_windows(
+    make_settings: Callable[..., Settings], db: Database, memory_kv: KeyValueStore
+) -> None:
+    """The admin CLI (another process) resets through the database; servers poll it."""
+    server = BillingService(make_settings(**LIMITED), db, memory_kv)
+    cli = BillingService(make_settings(**LIMITED), db, memory_kv)
+    user = await insert_user(db)
+    (await server.reserve(user, 90 * CENT)).commit(90 * CENT)
+    await cli.guard.reset(user, "cli")
+    assert await server.guard.poll_resets() == 1
+    assert await server.guard.poll_resets() == 0  # applied once
+    (await server.reserve(user, 100 * CENT)).commit(100 * CENT)
+    assert (await spent(server, user))["5min"] == 100 * CENT
+    await server.close()
+    await cli.close()

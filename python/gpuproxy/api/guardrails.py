@@ -118,10 +118,12 @@ class GuardRailsAdminController(Controller):
     exception_handlers = BILLING_EXCEPTION_HANDLERS
 
     @post("/spending/reset", status_code=HTTP_200_OK, summary="Forget a user's spending (admin)")
-    async def reset(self, services: ServicesDep, data: JSONBody[ResetBody]) -> dict[str, Any]:
+    async def reset(
+        self, request: Request[Any, Any, Any], services: ServicesDep, data: JSONBody[ResetBody]
+    ) -> dict[str, Any]:
         billing = billing_of(services)
         user_id = await resolve_user(billing, data.user_id, data.email)
-        await billing.guard.reset(user_id)
+        await billing.guard.reset(user_id, principal_of(request).user_id)
         return await spending_view(billing, user_id)
 
     @get("/users/{user_id:str}/spending", summary="A user's spending per window (admin)")

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from gpuproxy.billing._util import now_ms
 from gpuproxy.billing.alerts import AlertSink
 from gpuproxy.billing.errors import PaymentRequiredError, Violation
+from gpuproxy.billing.resets import RESETS_CHANNEL, record_reset, resets_since
 from gpuproxy.billing.shared_windows import SharedReservation, SharedWindows
 from gpuproxy.billing.windows import (
     WINDOW_NAMES,
@@ -112,6 +113,10 @@ class GuardRails:
         self._queue: deque[tuple[str, SharedReservation | None, int, int]] = deque()
         self._queue_event = asyncio.Event()
         self._shared_down_since = 0.0
+        self._kv = kv
+        #: Resets older than this process: its windows started empty after them.
+        self._resets_watermark = now_ms()
+        self._resets_applied: dict[str, int] = {}
 
     @property
     def shared(self) -> bool:
@@ -331,11 +336,36 @@ class GuardRails:
             if v.limit is not None and v.spent + amount > v.limit
         ]
 
-    async def reset(self, user_id: str) -> None:
-        self._local.reset_spent(user_id)
+    async def reset(self, user_id: str, actor: str = "") -> None:
+        """Forget a user's spending here, in the shared windows, and on every other server
+        (through `guardrail_resets` and the resets channel)."""
+        at = await record_reset(self._db, user_id, actor)
+        self.apply_reset(user_id, at)
         if self._shared is not None:
             self._queue = deque(q for q in self._queue if q[0] != user_id)
             await self._shared.reset(user_id)
+        await self._kv.publish(RESETS_CHANNEL, f"{user_id} {at}".encode())
+
+    def apply_reset(self, user_id: str, at: int) -> bool:
+        """Reset the local windows once per reset (False when this one was applied)."""
+        if self._resets_applied.get(user_id, 0) >= at:
+            return False
+        self._resets_applied[user_id] = at
+        self._local.reset_spent(user_id)
+        return True
+
+    async def follow_resets(self, interval: float = 5.0) -> None:
+        """Background: apply resets made by other processes (admin CLI, other servers)."""
+        while True:
+            await asyncio.sleep(interval)
+            await self.poll_resets()
+
+    async def poll_resets(self) -> int:
+        applied = 0
+        for user_id, at in await resets_since(self._db, self._resets_watermark):
+            self._resets_watermark = max(self._resets_watermark, at)
+            applied += self.apply_reset(user_id, at)
+        return applied
 
     def local_state(self, user_id: str) -> list[WindowState]:
         return self._local.status(user_id)

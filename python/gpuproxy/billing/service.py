@@ -39,6 +39,7 @@ from gpuproxy.billing.payments.records import PaymentRecord, PaymentStore
 from gpuproxy.billing.payments.stripe import StripePayments
 from gpuproxy.billing.quotas import Quotas
 from gpuproxy.billing.reservation import Reservation
+from gpuproxy.billing.resets import RESETS_CHANNEL
 from gpuproxy.billing.windows import local_windows
 from gpuproxy.billing.writer import LedgerWriter
 from gpuproxy.config import Settings
@@ -139,9 +140,11 @@ class BillingService:
             return
         self.spawn(self.writer.run(), "ledger-writer")
         self.spawn(self.accrual.run(self.settings.gpu_accrual_interval_seconds), "gpu-accrual")
+        self.spawn(self.guard.follow_resets(), "resets-poller")
         if self.guard.shared:
             self.spawn(self.guard.run_shared_sync(), "shared-windows")
             self.spawn(self._follow_limits(), "limits-follower")
+            self.spawn(self._follow_resets(), "resets-follower")
 
     async def close(self) -> None:
         """Drain the batched writes (nothing committed is lost), then stop."""
@@ -167,6 +170,12 @@ class BillingService:
             if not pending:
                 return
             await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _follow_resets(self) -> None:
+        async for message in self.kv.subscribe(RESETS_CHANNEL):
+            user_id, _, at = message.decode().partition(" ")
+            if at.isdigit():
+                self.guard.apply_reset(user_id, int(at))
 
     async def _follow_limits(self) -> None:
         async for message in self.kv.subscribe(LIMITS_CHANNEL):

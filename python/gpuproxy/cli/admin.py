@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from gpuproxy.accounts.errors import AccountsError
 from gpuproxy.cli._accounts_commands import COMMANDS, add_account_commands
+from gpuproxy.cli._billing_commands import BILLING_COMMANDS, add_billing_commands
 from gpuproxy.cli._common import not_built
 from gpuproxy.config import load_settings
 from gpuproxy.exceptions import ConfigError, GpuProxyError
@@ -24,10 +25,7 @@ __all__ = ["build_parser", "main"]
 PROG = "aiserve-gpuproxy-admin"
 
 #: Commands of the seeds that later issues implement; they exit 2 saying so.
-_PENDING = {
-    "guardrails-spending": "show a user's spending over the guard-rail windows (email)",
-    "guardrails-reset": "reset a user's spending windows (email)",
-}
+_PENDING: dict[str, str] = {}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         "migrate", parents=[common], help="apply pending database migrations (uses DB_* settings)"
     )
     add_account_commands(commands, common)
+    add_billing_commands(commands, common)
     for name, text in _PENDING.items():
         pending = commands.add_parser(name, help=f"{text} [not implemented yet]")
         pending.add_argument("args", nargs="*")
@@ -61,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "migrate":
             return asyncio.run(_migrate())
-        command = COMMANDS.get(args.command)
+        command = COMMANDS.get(args.command) or BILLING_COMMANDS.get(args.command)
         if command is not None:
             result: int = asyncio.run(command(args))
             return result
