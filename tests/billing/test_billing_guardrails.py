@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
@@ -289,3 +290,35 @@ async def test_a_reset_made_elsewhere_reaches_the_local_windows(
     assert (await spent(server, user))["5min"] == 100 * CENT
     await server.close()
     await cli.close()
+
+
+async def test_redis_outage_falls_back_to_local_windows_then_catches_up(
+    make_settings: Callable[..., Settings],
+    db: Database,
+    clock: _core.ManualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """While the shared store fails, each instance enforces the limit with its own windows
+    (the README's N x limit bound); queued spending reaches the shared windows afterwards."""
+    from gpuproxy.storage._kv_memory import MemoryStore
+
+    class Flaky(MemoryStore):
+        down = True
+
+        async def run_script(self, script: Any, keys: Any, args: Any) -> Any:
+            if self.down:
+                raise ConnectionError("redis is down")
+            return await super().run_script(script, keys, args)
+
+    kv = Flaky()
+    service = BillingService(make_settings(**LIMITED), db, kv, clock=clock, shared_windows=True)
+    user = await insert_user(db)
+    (await service.reserve(user, 60 * CENT)).commit(60 * CENT)
+    with pytest.raises(PaymentRequiredError):
+        await service.reserve(user, 50 * CENT)  # the local windows still hold the limit
+    assert "shared spend windows unreachable" in caplog.text
+    assert await service.guard.flush_shared() is False
+    kv.down = False
+    assert await service.guard.flush_shared() is True
+    assert (await spent(service, user))["5min"] == 60 * CENT
+    await service.close()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from tests.billing.support import insert_user
+from tests.helpers import TEST_JWT_SECRET
 
-from conftest import TEST_JWT_SECRET
 from gpuproxy.billing.ledger import EntryType, Movement, post
 from gpuproxy.cli.admin import main
 from gpuproxy.config import load_settings
