@@ -181,7 +181,7 @@ async def test_overrides_and_disabled_guard_rails(
 
 
 async def test_soft_alerts_at_50_80_95_percent_are_stored_and_published_once(
-    service: BillingService, db: Database
+    service: BillingService, db: Database, clock: _core.ManualClock
 ) -> None:
     user = await insert_user(db)
     events: list[dict[str, object]] = []
@@ -196,6 +196,7 @@ async def test_soft_alerts_at_50_80_95_percent_are_stored_and_published_once(
     for amount in (30, 25, 10, 20, 1, 5):  # running total 30, 55, 65, 85, 86, 91
         (await service.reserve(user, amount * CENT)).commit(amount * CENT)
         await service.settle_background()
+        clock.advance_ms(1_000)  # alerts are evaluated at most once a second per user
     (await service.reserve(user, 5 * CENT)).commit(5 * CENT)  # 96%
     await service.settle_background()
     with pytest.raises(PaymentRequiredError):

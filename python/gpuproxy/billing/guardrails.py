@@ -45,6 +45,10 @@ log = logging.getLogger(__name__)
 
 Limits = dict[str, int | None]
 _QUEUE_MAX = 200_000
+_LIMITS_CACHE_MAX = 100_000
+#: Soft alerts are evaluated at most this often per user on the hot path (a window status
+#: costs 17 values); a refusal is always reported at once.
+_ALERT_EVERY_MS = 1_000
 
 
 @dataclass(eq=False, slots=True)
@@ -110,6 +114,8 @@ class GuardRails:
         for name, limit in self._defaults.items():
             local.set_default_limit(name, limit)
         self._overrides: dict[str, Limits] = {}
+        self._limits: dict[str, Limits] = {}
+        self._alert_due: dict[str, int] = {}
         self._queue: deque[tuple[str, SharedReservation | None, int, int]] = deque()
         self._queue_event = asyncio.Event()
         self._shared_down_since = 0.0
@@ -137,6 +143,7 @@ class GuardRails:
         for user_id in set(self._overrides) - set(loaded):
             self._local.clear_limits(user_id)
         self._overrides = loaded
+        self._limits.clear()
         for user_id, limits in loaded.items():
             self._apply_local(user_id, limits)
 
@@ -149,6 +156,7 @@ class GuardRails:
             window_name(int(r["window_minutes"])): (int(r["limit_micros"]) or None) for r in rows
         }
         self._local.clear_limits(user_id)
+        self._limits.pop(user_id, None)
         if limits:
             self._overrides[user_id] = limits
             self._apply_local(user_id, limits)
@@ -160,11 +168,19 @@ class GuardRails:
         self._local.set_limits(user_id, limits if self.enabled else dict.fromkeys(limits))
 
     def limits(self, user_id: str) -> Limits:
-        """Effective limit per window (None = unlimited) for one user."""
+        """Effective limit per window (None = unlimited) for one user (cached: hot path)."""
+        cached = self._limits.get(user_id)
+        if cached is not None:
+            return cached
         if not self.enabled:
-            return dict.fromkeys(WINDOW_NAMES)
-        overrides = self._overrides.get(user_id, {})
-        return {n: overrides.get(n, self._defaults[n]) for n in WINDOW_NAMES}
+            limits: Limits = dict.fromkeys(WINDOW_NAMES)
+        else:
+            overrides = self._overrides.get(user_id, {})
+            limits = {n: overrides.get(n, self._defaults[n]) for n in WINDOW_NAMES}
+        if len(self._limits) >= _LIMITS_CACHE_MAX:
+            self._limits.clear()
+        self._limits[user_id] = limits
+        return limits
 
     def overrides(self, user_id: str) -> Limits:
         return dict(self._overrides.get(user_id, {}))
@@ -395,6 +411,12 @@ class GuardRails:
         )
 
     def _alert_usage(self, user_id: str, limits: Limits, used: list[int] | None) -> None:
+        now = self._clock()
+        if self._alert_due.get(user_id, 0) > now:
+            return
+        if len(self._alert_due) >= _LIMITS_CACHE_MAX:
+            self._alert_due.clear()
+        self._alert_due[user_id] = now + _ALERT_EVERY_MS
         if used is None:
             used = [s.spent + s.reserved for s in self._local.status(user_id)]
         self._alerts.observe(
