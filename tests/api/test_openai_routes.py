@@ -93,6 +93,7 @@ async def test_chat_completion_is_forwarded_and_metered(
     assert row["cost_micros"] == 0  # own worker: tokens are covered by the GPU's hourly price
     assert row["worker_id"].startswith("wrk_")
     assert row["latency_us"] > 0
+    assert row["tokens_per_s"] > 0
     assert gateway.in_flight() == 0
 
 

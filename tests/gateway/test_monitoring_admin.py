@@ -43,6 +43,7 @@ async def test_monitoring_is_for_admins_and_reports_traffic(gateway: GatewayServ
     assert model["completion_tokens"] > 0
     assert model["latency_ms"]["p50"] > 0
     assert model["latency_ms"]["p99"] >= model["latency_ms"]["p50"]
+    assert model["tokens_per_s"]["p50"] > 0
     assert one_minute["users"][alice.id]["requests"] == 4
     assert set(metrics["windows"]) == {"1m", "5m", "15m", "60m"}
     assert queue["depth"] == 0

@@ -418,6 +418,12 @@ def _settle_inner(
     else:
         outcome = "ok"
     ok = outcome in ("ok", "cancelled")
+    # Output speed: completion tokens over the generation time (after the first token for
+    # streams, the whole request otherwise).
+    generation_s = latency_s - (ttft_s or 0.0)
+    tokens_per_s = (
+        completion_tokens / generation_s if completion_tokens and generation_s > 0 else None
+    )
     gateway.metrics.record(
         RequestSample(
             model=request.model,
@@ -428,6 +434,7 @@ def _settle_inner(
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             cost_micros=cost,
+            tokens_per_s=tokens_per_s,
         )
     )
     slot = exchange.slot
@@ -452,5 +459,6 @@ def _settle_inner(
             queue_us=int(exchange.queue_s * 1_000_000),
             ttft_us=None if ttft_s is None else int(ttft_s * 1_000_000),
             latency_us=int(latency_s * 1_000_000),
+            tokens_per_s=round(tokens_per_s, 3) if tokens_per_s else None,
         )
     )

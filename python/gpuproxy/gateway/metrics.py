@@ -25,6 +25,7 @@ class RequestSample:
     prompt_tokens: int
     completion_tokens: int
     cost_micros: int
+    tokens_per_s: float | None = None
 
 
 class GatewayMetrics:
@@ -49,6 +50,7 @@ class GatewayMetrics:
                 prompt_tokens=sample.prompt_tokens,
                 completion_tokens=sample.completion_tokens,
                 cost_micros=sample.cost_micros,
+                tokens_per_s=sample.tokens_per_s,
             )
 
     def report(self, *, include_users: bool = True, now: float | None = None) -> dict[str, Any]:

@@ -27,8 +27,8 @@ log = logging.getLogger(__name__)
 _INSERT = (
     "INSERT INTO gateway_usage (id, request_id, created_at, user_id, api_key_id, model, "
     "endpoint, worker_id, pool, stream, status, outcome, prompt_tokens, completion_tokens, "
-    "tokens_estimated, cost_micros, queue_us, ttft_us, latency_us) VALUES "
-    "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) "
+    "tokens_estimated, cost_micros, queue_us, ttft_us, latency_us, tokens_per_s) VALUES "
+    "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) "
     "ON CONFLICT (id) DO NOTHING"
 )
 
@@ -56,6 +56,8 @@ class UsageRecord(msgspec.Struct, kw_only=True):
     queue_us: int
     ttft_us: int | None
     latency_us: int
+    #: completion tokens per second of generation (None without completion tokens)
+    tokens_per_s: float | None = None
 
     def row(self) -> tuple[object, ...]:
         return (
@@ -78,6 +80,7 @@ class UsageRecord(msgspec.Struct, kw_only=True):
             self.queue_us,
             self.ttft_us,
             self.latency_us,
+            self.tokens_per_s,
         )
 
 

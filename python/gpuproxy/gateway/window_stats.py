@@ -27,8 +27,9 @@ def _index(seconds: float) -> int:
     return int(math.log(micros) * _K) if micros > 1 else 0
 
 
-def _value_ms(index: int) -> float:
-    return math.exp((index + 0.5) / _K) / 1000
+def _value(index: int) -> float:
+    """The middle of a histogram bucket, in the unit recorded (microseconds for times)."""
+    return math.exp((index + 0.5) / _K)
 
 
 @dataclass(slots=True)
@@ -41,9 +42,10 @@ class _Bucket:
     cost_micros: int = 0
     latency: dict[int, int] = field(default_factory=dict)
     ttft: dict[int, int] = field(default_factory=dict)
+    tps: dict[int, int] = field(default_factory=dict)
 
 
-def _percentiles(hist: dict[int, int]) -> dict[str, float | None]:
+def _percentiles(hist: dict[int, int], scale: float = 1000) -> dict[str, float | None]:
     total = sum(hist.values())
     if total == 0:
         return {"p50": None, "p90": None, "p99": None}
@@ -56,7 +58,7 @@ def _percentiles(hist: dict[int, int]) -> dict[str, float | None]:
         for index, count in ordered:
             seen += count
             if seen >= rank:
-                result[name] = round(_value_ms(index), 3)
+                result[name] = round(_value(index) / scale, 3)
                 break
     return result
 
@@ -77,6 +79,7 @@ class Series:
         latency_s: float,
         ttft_s: float | None,
         prompt_tokens: int,
+        tokens_per_s: float | None = None,
         completion_tokens: int,
         cost_micros: int,
     ) -> None:
@@ -97,6 +100,10 @@ class Series:
         if ttft_s is not None:
             j = _index(ttft_s)
             bucket.ttft[j] = bucket.ttft.get(j, 0) + 1
+        if tokens_per_s:
+            # Same log-scale histogram: tokens/s recorded as if they were microseconds.
+            k = _index(tokens_per_s / 1_000_000)
+            bucket.tps[k] = bucket.tps.get(k, 0) + 1
 
     def _prune(self, newest: int) -> None:
         oldest_kept = newest - _KEPT * BUCKET_S
@@ -111,6 +118,7 @@ class Series:
         requests = errors = prompt = completion = cost = 0
         latency: dict[int, int] = {}
         ttft: dict[int, int] = {}
+        tps: dict[int, int] = {}
         for bucket in self._buckets.values():
             if bucket.start + BUCKET_S <= since:
                 continue
@@ -123,6 +131,8 @@ class Series:
                 latency[i] = latency.get(i, 0) + n
             for i, n in bucket.ttft.items():
                 ttft[i] = ttft.get(i, 0) + n
+            for i, n in bucket.tps.items():
+                tps[i] = tps.get(i, 0) + n
         return {
             "requests": requests,
             "errors": errors,
@@ -131,6 +141,7 @@ class Series:
             "cost_micros": cost,
             "latency_ms": _percentiles(latency),
             "ttft_ms": _percentiles(ttft),
+            "tokens_per_s": _percentiles(tps, scale=1),
         }
 
 
