@@ -38,8 +38,6 @@ class Services:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     #: Users, tokens, API keys, sessions, rate limits (set by the accounts startup hook).
     accounts: AccountsService | None = None
-    #: Credits ledger, payments, quotas, guard rails (set by the billing startup hook).
-    billing: BillingService | None = None
     #: GPU offers, rentals, reservations, availability (set by providers' startup hook).
     providers: ProvidersService | None = None
     #: Credits ledger, payments, quotas, guard rails (set by the billing startup hook).

@@ -12,10 +12,6 @@ from gpuproxy.api.auth import AuthController
 from gpuproxy.api.billing import BillingController
 from gpuproxy.api.billing_admin import BillingAdminController
 from gpuproxy.api.billing_webhooks import BillingWebhooksController
-from gpuproxy.api.guardrails import GuardRailsAdminController, GuardRailsController
-from gpuproxy.api.billing import BillingController
-from gpuproxy.api.billing_admin import BillingAdminController
-from gpuproxy.api.billing_webhooks import BillingWebhooksController
 from gpuproxy.api.events_ws import events_ws
 from gpuproxy.api.gateway_admin import ModelPricesController, SharedPoolsController
 from gpuproxy.api.gpu import GpuController
@@ -34,11 +30,6 @@ ROUTE_HANDLERS: list[Any] = [
     AuthController,
     AdminController,
     workers_connect,
-    BillingController,
-    BillingAdminController,
-    BillingWebhooksController,
-    GuardRailsController,
-    GuardRailsAdminController,
     GpuController,
     LoadBalancerController,
     events_ws,
