@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, post
+from litestar.params import FromPath
 
 from gpuproxy.api.deps import ServicesDep
 from gpuproxy.api.gpu_common import json_object, providers_of
@@ -143,7 +144,11 @@ class GpuController(Controller):
 
     @post("/instances/{provider:str}/{offer_id:str}")
     async def rent(
-        self, request: Request[Any, Any, Any], services: ServicesDep, provider: str, offer_id: str
+        self,
+        request: Request[Any, Any, Any],
+        services: ServicesDep,
+        provider: FromPath[str],
+        offer_id: FromPath[str],
     ) -> Response[Any]:
         service = providers_of(services)
         config = parse_rent_config(await json_object(request, required=False))
@@ -157,8 +162,8 @@ class GpuController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: ServicesDep,
-        provider: str,
-        instance_id: str,
+        provider: FromPath[str],
+        instance_id: FromPath[str],
     ) -> dict[str, Any]:
         service = providers_of(services)
         record = await service.rentals.visible(principal_of(request), provider, instance_id)
@@ -170,8 +175,8 @@ class GpuController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: ServicesDep,
-        provider: str,
-        instance_id: str,
+        provider: FromPath[str],
+        instance_id: FromPath[str],
     ) -> dict[str, Any]:
         service = providers_of(services)
         record = await service.rentals.visible(principal_of(request), provider, instance_id)
