@@ -97,10 +97,6 @@ def test_refusals_exit_1_with_a_message(capsys: pytest.CaptureFixture[str]) -> N
     assert "admin" in capsys.readouterr().err
 
 
-def test_guardrail_commands_are_left_to_billing() -> None:
-    assert admin.main(["guardrails-spending", "x@example.com"]) == 2
-
-
 @pytest.mark.postgres
 def test_works_on_postgres(
     capsys: pytest.CaptureFixture[str],

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, patch, post
-from litestar.params import Parameter
+from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from gpuproxy.accounts._time import now_ms
@@ -67,7 +67,10 @@ class AdminController(Controller):
 
     @post("/users", status_code=HTTP_201_CREATED, summary="Create a user")
     async def create_user(
-        self, request: Request[Any, Any, Any], services: ServicesDep, data: AdminCreateUser
+        self,
+        request: Request[Any, Any, Any],
+        services: ServicesDep,
+        data: JSONBody[AdminCreateUser],
     ) -> UserOut:
         user = await accounts_of(services).register(
             email=data.email,
@@ -90,7 +93,7 @@ class AdminController(Controller):
         request: Request[Any, Any, Any],
         services: ServicesDep,
         user_id: Id,
-        data: AdminUpdateUser,
+        data: JSONBody[AdminUpdateUser],
     ) -> UserOut:
         """Disabling a user ends their sessions and stops their keys on every instance
         within a second; `rate_limit_per_minute: 0` restores the server default."""
@@ -132,7 +135,7 @@ class AdminController(Controller):
         request: Request[Any, Any, Any],
         services: ServicesDep,
         user_id: Id,
-        data: CreateApiKey,
+        data: JSONBody[CreateApiKey],
     ) -> ApiKeyCreated:
         accounts = accounts_of(services)
         owner = await _user(accounts, user_id)

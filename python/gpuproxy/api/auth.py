@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, post
+from litestar.params import JSONBody, PathParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from gpuproxy.accounts._time import now_ms
-from gpuproxy.accounts.errors import InvalidInput
 from gpuproxy.api.accounts_http import (
     ACCOUNTS_EXCEPTION_HANDLERS,
     accounts_of,
@@ -48,7 +48,10 @@ class AuthController(Controller):
 
     @post("/register", status_code=HTTP_201_CREATED, summary="Create an account")
     async def register(
-        self, request: Request[Any, Any, Any], services: ServicesDep, data: RegisterRequest
+        self,
+        request: Request[Any, Any, Any],
+        services: ServicesDep,
+        data: JSONBody[RegisterRequest],
     ) -> UserOut:
         """Email is normalised (trimmed, lowercased); password of at least 10 characters that
         is not the email. A taken email answers 409."""
@@ -59,7 +62,7 @@ class AuthController(Controller):
 
     @post("/login", status_code=HTTP_200_OK, summary="Log in: access token + refresh token")
     async def login(
-        self, request: Request[Any, Any, Any], services: ServicesDep, data: LoginRequest
+        self, request: Request[Any, Any, Any], services: ServicesDep, data: JSONBody[LoginRequest]
     ) -> TokenResponse:
         """Wrong password and unknown email give the same 401 in the same time; repeated
         failures per account and per IP answer 429 with Retry-After."""
@@ -73,7 +76,7 @@ class AuthController(Controller):
 
     @post("/refresh", status_code=HTTP_200_OK, summary="Rotate the refresh token")
     async def refresh(
-        self, request: Request[Any, Any, Any], services: ServicesDep, data: RefreshRequest
+        self, request: Request[Any, Any, Any], services: ServicesDep, data: JSONBody[RefreshRequest]
     ) -> TokenResponse:
         """The presented refresh token is spent; presenting it again revokes the session."""
         result = await accounts_of(services).refresh(data.refresh_token, ip=client_ip(request))
@@ -89,7 +92,7 @@ class AuthController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: ServicesDep,
-        data: LogoutRequest | None = None,
+        data: JSONBody[LogoutRequest | None] = None,
     ) -> LogoutResponse:
         """Ends the session of the Bearer JWT (every instance rejects it within a second).
         With an API key, name the session by its `refresh_token`."""
@@ -113,7 +116,7 @@ class AuthController(Controller):
         summary="Change the password (ends every session)",
     )
     async def change_password(
-        self, request: Request[Any, Any, Any], services: ServicesDep, data: ChangePassword
+        self, request: Request[Any, Any, Any], services: ServicesDep, data: JSONBody[ChangePassword]
     ) -> None:
         await accounts_of(services).change_password(
             principal_of(request),
@@ -129,7 +132,7 @@ class AuthController(Controller):
         summary="Create an API key (shown once)",
     )
     async def create_api_key(
-        self, request: Request[Any, Any, Any], services: ServicesDep, data: CreateApiKey
+        self, request: Request[Any, Any, Any], services: ServicesDep, data: JSONBody[CreateApiKey]
     ) -> ApiKeyCreated:
         """Format `gpx_<key id>_<secret>`. Use it as `X-API-Key: <key>` or
         `Authorization: Bearer <key>`."""
@@ -161,12 +164,13 @@ class AuthController(Controller):
         summary="Revoke one of the caller's API keys",
     )
     async def revoke_api_key(
-        self, request: Request[Any, Any, Any], services: ServicesDep, key_id: str
+        self,
+        request: Request[Any, Any, Any],
+        services: ServicesDep,
+        key_id: Annotated[str, PathParameter(max_length=64)],
     ) -> None:
         """Another user's key answers 404, like a key that does not exist. Revocation
         reaches every worker's cache within a second."""
-        if len(key_id) > 64:
-            raise InvalidInput("key_id", "is too long")
         await accounts_of(services).revoke_api_key(
             principal_of(request), key_id, ip=client_ip(request)
         )
