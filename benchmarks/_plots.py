@@ -91,8 +91,11 @@ def _connections(result: dict[str, Any], stem: Path, plt: Any) -> list[Path]:
         return []
     labels = [f"{n}\n{run['target'] // 1000}k" for n, run in rows]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
-    ax1.bar(labels, [run["held"] for _, run in rows])
+    ax1.bar(labels, [run["held"] for _, run in rows], label="held")
+    ax1.scatter(labels, [run["target"] for _, run in rows], marker="_", s=900, color="red",
+                label="target")  # fmt: skip
     ax1.set_ylabel("streams held")
+    ax1.legend(fontsize=8)
     ax2.bar(labels, [run.get("rss_per_connection_kib") or 0 for _, run in rows])
     ax2.axhline(40, color="red", linestyle="--", linewidth=1, label="goal 40 KiB")
     ax2.set_ylabel("RSS per held stream (KiB)")

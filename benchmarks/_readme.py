@@ -34,6 +34,14 @@ def labelled(scenario: str) -> list[tuple[Path, dict[str, Any]]]:
     return list(found.values())
 
 
+def _reason(peer: dict[str, Any]) -> str:
+    """A table-safe one-line reason (tracebacks end with the useful line)."""
+    text = str(peer.get("reason", "not measured")).strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    short = lines[0] if len(lines) < 2 else f"{lines[0]} ... {lines[-1]}"
+    return short.replace("|", "/")[:200]
+
+
 def _fmt(value: Any, digits: int = 2) -> str:
     if value is None:
         return "—"
@@ -64,7 +72,7 @@ def _throughput(path: Path, data: dict[str, Any]) -> list[str]:
     ]
     for name, p in r["peers"].items():
         if not p.get("available"):
-            lines.append(f"| {name} | not available: {p.get('reason')} |||||||||| ")
+            lines.append(f"| {name} | not available: {_reason(p)} |||||||||| ")
             continue
         c = p["closed_loop"]
         ratios = p.get("ratios", {})
@@ -97,7 +105,7 @@ def _streaming(path: Path, data: dict[str, Any]) -> list[str]:
     ]
     for name, p in r["peers"].items():
         if not p.get("available"):
-            lines.append(f"| {name} | not available: {p.get('reason')} ||||||")
+            lines.append(f"| {name} | not available: {_reason(p)} ||||||")
             continue
 
         def pair(d: dict[str, Any] | None) -> str:
@@ -117,18 +125,20 @@ def _connections(path: Path, data: dict[str, Any]) -> list[str]:
     lines = [
         f"#### Connections: held trickling SSE streams ({_source(path, data)})",
         "",
-        "| peer | target | held | RSS per stream (KiB) | CPU while held (% of a core) "
+        "| peer | target | held | failed to open | RSS per stream (KiB) "
+        "| CPU while held (% of a core) "
         "| other requests p99 ms (errors) |",
-        "|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, p in r["peers"].items():
         if not p.get("available"):
-            lines.append(f"| {name} | not available: {p.get('reason')} |||||")
+            lines.append(f"| {name} | not available: {_reason(p)} |||||")
             continue
         for run in p.get("runs", []):
             other = run.get("other_requests_while_held") or {}
             lines.append(
                 f"| {name} | {_fmt(run.get('target'))} | {_fmt(run.get('held'))} | "
+                f"{_fmt((run.get('ramp') or {}).get('failed'))} | "
                 f"{_fmt(run.get('rss_per_connection_kib'))} | "
                 f"{_fmt(run.get('cpu_percent_of_one_core_while_held'), 1)} | "
                 f"{_fmt(other.get('p99_ms'))} ({_fmt(other.get('errors'))}) |"
@@ -147,7 +157,7 @@ def _soak(path: Path, data: dict[str, Any]) -> list[str]:
     ]
     for name, p in r["peers"].items():
         if not p.get("segments"):
-            lines.append(f"| {name} | not available: {p.get('reason')} |||||")
+            lines.append(f"| {name} | not available: {_reason(p)} |||||")
             continue
         label = name + (f" (instead of {p['substitute_for']})" if p.get("substitute_for") else "")
         lines.append(
@@ -192,7 +202,8 @@ def _core(path: Path, data: dict[str, Any]) -> list[str]:
 
 
 def _gateway(path: Path, data: dict[str, Any]) -> list[str]:
-    r = data["result"]
+    # benchmarks/gateway.py run on its own writes its figures at the top level.
+    r = data.get("result") or {"available": data.get("available"), "figures": data}
     lines = [f"#### Gateway (issue 6's benchmarks/gateway.py) ({_source(path, data)})", ""]
     summary = (r.get("figures") or {}).get("summary")
     if not r.get("available") or not isinstance(summary, dict):
@@ -210,36 +221,63 @@ def _gateway(path: Path, data: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _goals() -> list[str]:
-    def get(scenario: str) -> dict[str, Any]:
-        found = latest(scenario)
-        return found[1].get("result", {}) if found else {}
-
-    tp, st, cn, sk = get("throughput"), get("streaming"), get("connections"), get("soak")
+def _goal_figures(tp: dict[str, Any], st: dict[str, Any], cn: dict[str, Any],
+                  sk: dict[str, Any]) -> dict[str, str]:  # fmt: skip
+    """One machine's measured value for each goal row."""
     ours = tp.get("peers", {}).get("gpuproxy", {})
-    why = "" if ours.get("available") else f" (gpuproxy: {ours.get('reason', 'not measured')})"
+    why = "" if ours.get("available") or not tp else (
+        f" (gpuproxy: {ours.get('reason', 'not measured')})")  # fmt: skip
     stream_ours = st.get("peers", {}).get("gpuproxy", {})
     conn_runs = cn.get("peers", {}).get("gpuproxy", {}).get("runs", [])
     top = max(conn_runs, key=lambda run: run.get("held", 0), default={})
     soak_ours = sk.get("peers", {}).get("gpuproxy", {})
     other = (top.get("other_requests_while_held") or {}).get("p99_ms")
-    return [
-        "| goal | target | measured |",
-        "|---|---|---|",
-        f"| throughput vs nginx, governance ON | ≥ 0.5x | "
-        f"{_fmt(tp.get('throughput_vs_nginx'), 3)}{why} |",
-        f"| throughput vs LiteLLM, governance ON | ≥ 20x | "
-        f"{_fmt(tp.get('throughput_vs_litellm'), 1)}{why} |",
-        f"| added p99 at half of gpuproxy's max rate | ≤ 1 ms | "
-        f"{_fmt(ours.get('added_p99_ms_at_half_max'), 3)} ms |",
-        f"| added time to first token (p99) | ≤ 1 ms | "
-        f"{_fmt((stream_ours.get('added_ttft_ms') or {}).get('p99'), 3)} ms |",
-        f"| concurrent streams held by one instance | 100,000 | {_fmt(top.get('held'))} |",
-        f"| RSS per held stream | ≤ 40 KiB | {_fmt(top.get('rss_per_connection_kib'))} KiB |",
-        f"| other requests while held, p99 | < 50 ms | {_fmt(other)} ms |",
-        f"| soak memory growth / errors | ~0 MiB/min / 0 | "
-        f"{_fmt(soak_ours.get('rss_growth_mib_per_min'), 3)} / {_fmt(soak_ours.get('errors'))} |",
+    soak = (f"{_fmt(soak_ours.get('rss_growth_mib_per_min'), 3)} / "
+            f"{_fmt(soak_ours.get('errors'))}") if sk else "—"  # fmt: skip
+    return {
+        "nginx": f"{_fmt(tp.get('throughput_vs_nginx'), 3)}{why}",
+        "litellm": f"{_fmt(tp.get('throughput_vs_litellm'), 1)}{why}",
+        "added_p99": f"{_fmt(ours.get('added_p99_ms_at_half_max'), 3)} ms",
+        "ttft": f"{_fmt((stream_ours.get('added_ttft_ms') or {}).get('p99'), 3)} ms",
+        "held": f"{_fmt(top.get('held'))} of {_fmt(top.get('target'))}" if top else "—",
+        "rss": f"{_fmt(top.get('rss_per_connection_kib'))} KiB",
+        "other": f"{_fmt(other)} ms",
+        "soak": soak,
+    }
+
+
+def _goals() -> list[str]:
+    def get(scenario: str) -> dict[str, Any]:
+        found = latest(scenario)
+        return found[1].get("result", {}) if found else {}
+
+    machines = {"this machine": _goal_figures(get("throughput"), get("streaming"),
+                                              get("connections"), get("soak"))}  # fmt: skip
+    labels = {d["label"] for sc in ("throughput", "connections") for _, d in labelled(sc)}
+    for label in sorted(labels):
+
+        def of(scenario: str, label: str = label) -> dict[str, Any]:
+            found = [d for _, d in labelled(scenario) if d["label"] == label]
+            return found[-1].get("result", {}) if found else {}
+
+        machines[label] = _goal_figures(of("throughput"), of("streaming"), of("connections"),
+                                        of("soak"))  # fmt: skip
+    rows = [
+        ("throughput vs nginx, governance ON", "≥ 0.5x", "nginx"),
+        ("throughput vs LiteLLM, governance ON", "≥ 20x", "litellm"),
+        ("added p99 at half of gpuproxy's max rate", "≤ 1 ms", "added_p99"),
+        ("added time to first token (p99)", "≤ 1 ms", "ttft"),
+        ("concurrent streams held by one instance", "100,000", "held"),
+        ("RSS per held stream", "≤ 40 KiB", "rss"),
+        ("other requests while held, p99", "< 50 ms", "other"),
+        ("soak memory growth (MiB/min) / errors", "~0 / 0", "soak"),
     ]
+    names = list(machines)
+    lines = ["| goal | target | " + " | ".join(names) + " |",
+             "|---|---|" + "---|" * len(names)]  # fmt: skip
+    for title, goal, key in rows:
+        lines.append(f"| {title} | {goal} | " + " | ".join(machines[n][key] for n in names) + " |")
+    return lines
 
 
 def render() -> str:
@@ -264,7 +302,10 @@ def render() -> str:
     for scenario, fn in render_one.items():
         found = latest(scenario)
         if found:
-            lines += ["", *fn(*found)]
+            try:
+                lines += ["", *fn(*found)]
+            except (KeyError, TypeError, ValueError) as exc:  # a file of another shape
+                lines += ["", f"#### {scenario}: `{found[0].name}` not readable ({exc!r})"]
             lines += [f"- note: {note}" for note in found[1].get("notes", [])]
     for scenario in ("throughput", "connections", "streaming"):
         for path, data in labelled(scenario):

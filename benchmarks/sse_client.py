@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import math
+import socket
 import sys
 import time
 from typing import Any
@@ -151,10 +152,29 @@ def _raw_request(url: str, body: bytes, api_key: str | None) -> tuple[str, int, 
     return host, port, raw
 
 
+#: Linux IP_BIND_ADDRESS_NO_PORT (not in Python's socket module).
+_IP_BIND_ADDRESS_NO_PORT = 24
+
+
 async def _connect(host: str, port: int, source: str | None) -> SseProtocol:
     loop = asyncio.get_running_loop()
-    local = (source, 0) if source else None
-    _, proto = await loop.create_connection(SseProtocol, host, port, local_addr=local)
+    if not source:
+        _, proto = await loop.create_connection(SseProtocol, host, port)
+        return proto
+    # bind(source, 0) alone reserves a port number for the whole machine (connect() on any
+    # other socket then skips it): tens of thousands of held streams would starve the proxy's
+    # own upstream connections of ports. With IP_BIND_ADDRESS_NO_PORT the port is chosen at
+    # connect() time, unique per (source, destination) pair only.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_IP, _IP_BIND_ADDRESS_NO_PORT, 1)
+        sock.bind((source, 0))
+        sock.setblocking(False)
+        await loop.sock_connect(sock, (host, port))
+    except BaseException:
+        sock.close()
+        raise
+    _, proto = await loop.create_connection(SseProtocol, sock=sock)
     return proto
 
 
