@@ -23,11 +23,15 @@ def test_defaults_are_the_embedded_setup(tmp_path: Path) -> None:
 
 def test_env_wins_over_env_file(tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
-    env_file.write_text('# comment\nPORT=9000\nexport HOST="0.0.0.0"\nLOG_LEVEL=debug # trailing\n')
+    env_file.write_text(
+        '# comment\nPORT=9000\nexport HOST="0.0.0.0"\nLOG_LEVEL=debug # trailing\n'
+        "DB_PASSWORD=   # empty, only a comment\n"
+    )
     settings = load_settings(env={"PORT": "9100", "DATA_DIR": str(tmp_path)}, env_file=env_file)
     assert settings.port == 9100
     assert settings.host == "0.0.0.0"
     assert settings.log_level == "debug"
+    assert settings.db_password == ""
 
 
 @pytest.mark.parametrize(
@@ -108,3 +112,12 @@ def test_malformed_env_file_line_is_reported(tmp_path: Path) -> None:
     env_file.write_text("PORT 8080\n")
     with pytest.raises(ConfigError, match=r"\.env:1: expected KEY=VALUE"):
         load_settings(env={"DATA_DIR": str(tmp_path)}, env_file=env_file)
+
+
+def test_env_example_is_a_valid_env_file(tmp_path: Path) -> None:
+    """Copying proxy/.env.example to .env as it is must start the embedded default."""
+    example = Path(__file__).resolve().parent.parent / "proxy" / ".env.example"
+    settings = load_settings(env={"DATA_DIR": str(tmp_path)}, env_file=example)
+    assert settings.db_type == "sqlite"
+    assert settings.db_password == ""
+    assert not settings.jwt_secret.startswith("#")

@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post, put
-from litestar.params import JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
 from gpuproxy.api.billing_common import Amount, billing_of, page, parse_amount
@@ -83,8 +83,8 @@ class BillingController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: ServicesDep,
-        limit: int | None = None,
-        offset: int | None = None,
+        limit: FromQuery[int | None] = None,
+        offset: FromQuery[int | None] = None,
     ) -> dict[str, Any]:
         size, start = page(limit, offset)
         billing = billing_of(services)
@@ -137,8 +137,8 @@ class BillingController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: ServicesDep,
-        limit: int | None = None,
-        offset: int | None = None,
+        limit: FromQuery[int | None] = None,
+        offset: FromQuery[int | None] = None,
     ) -> dict[str, Any]:
         size, start = page(limit, offset)
         billing = billing_of(services)
@@ -147,7 +147,7 @@ class BillingController(Controller):
 
     @get("/payments/{payment_id:str}", summary="One of the caller's payments")
     async def payment_status(
-        self, request: Request[Any, Any, Any], services: ServicesDep, payment_id: str
+        self, request: Request[Any, Any, Any], services: ServicesDep, payment_id: FromPath[str]
     ) -> dict[str, Any]:
         principal = principal_of(request)
         record = await billing_of(services).payments.get(principal.user_id, payment_id)
@@ -162,7 +162,7 @@ class BillingController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: ServicesDep,
-        payment_id: str,
+        payment_id: FromPath[str],
         data: JSONBody[CryptoSubmitBody],
     ) -> Response[dict[str, Any]]:
         """200 once credited; 202 while the transaction is unmined or short of confirmations."""
@@ -216,8 +216,8 @@ class BillingController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: ServicesDep,
-        limit: int | None = None,
-        offset: int | None = None,
+        limit: FromQuery[int | None] = None,
+        offset: FromQuery[int | None] = None,
     ) -> dict[str, Any]:
         size, start = page(limit, offset)
         items = await billing_of(services).notifier.recent(

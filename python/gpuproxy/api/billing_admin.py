@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, post, put
-from litestar.params import JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from gpuproxy.api.billing_common import Amount, billing_of, page, parse_amount
@@ -78,16 +78,16 @@ class BillingAdminController(Controller):
     exception_handlers = BILLING_EXCEPTION_HANDLERS
 
     @get("/users/{user_id:str}/credits", summary="A user's credits")
-    async def credits(self, services: ServicesDep, user_id: str) -> dict[str, Any]:
+    async def credits(self, services: ServicesDep, user_id: FromPath[str]) -> dict[str, Any]:
         return await billing_of(services).credits_view(user_id)
 
     @get("/users/{user_id:str}/transactions", summary="A user's ledger, newest first")
     async def transactions(
         self,
         services: ServicesDep,
-        user_id: str,
-        limit: int | None = None,
-        offset: int | None = None,
+        user_id: FromPath[str],
+        limit: FromQuery[int | None] = None,
+        offset: FromQuery[int | None] = None,
     ) -> dict[str, Any]:
         size, start = page(limit, offset)
         billing = billing_of(services)
@@ -108,7 +108,7 @@ class BillingAdminController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: ServicesDep,
-        user_id: str,
+        user_id: FromPath[str],
         data: JSONBody[AdjustmentBody],
     ) -> dict[str, Any]:
         reason = data.reason.strip()
@@ -138,7 +138,7 @@ class BillingAdminController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: ServicesDep,
-        user_id: str,
+        user_id: FromPath[str],
         data: JSONBody[CreditSettingsBody],
     ) -> dict[str, Any]:
         billing = billing_of(services)
@@ -161,7 +161,7 @@ class BillingAdminController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: ServicesDep,
-        user_id: str,
+        user_id: FromPath[str],
         data: JSONBody[QuotaBody],
     ) -> dict[str, Any]:
         billing = billing_of(services)
@@ -202,7 +202,7 @@ class BillingAdminController(Controller):
 
     @delete("/users/{user_id:str}/quota", status_code=HTTP_204_NO_CONTENT, summary="Remove a quota")
     async def clear_quota(
-        self, request: Request[Any, Any, Any], services: ServicesDep, user_id: str
+        self, request: Request[Any, Any, Any], services: ServicesDep, user_id: FromPath[str]
     ) -> None:
         await billing_of(services).quotas.clear(user_id)
         await _audit(request, "billing.quota", user_id, {"cleared": True})
@@ -244,7 +244,7 @@ def _interval(value: int | str) -> int:
     return value
 
 
-async def _require_user(billing: BillingService, user_id: str) -> None:
+async def _require_user(billing: BillingService, user_id: FromPath[str]) -> None:
     from gpuproxy.billing.errors import BillingNotFound
 
     exists = await billing.db.fetchval("SELECT 1 FROM users WHERE id = $1", user_id)

@@ -7,6 +7,7 @@ unexpected exception is a 500 with no internals in the body (logged with the req
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from litestar import Request, Response
@@ -48,6 +49,21 @@ def error_body(
     return {"error": error}
 
 
+_AT_PATH = re.compile(r"at `\$\.?([^`]*)`")
+_MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
+
+
+def _body_field(message: str) -> str | None:
+    """The body field a msgspec message is about: "Expected `int`, got `str` - at `$.a.b`"
+    names a.b; "Object missing required field `x` - at `$.a`" names a.x."""
+    at = _AT_PATH.search(message)
+    path = at.group(1) if at else ""
+    missing = _MISSING_FIELD.search(message)
+    if missing:
+        path = f"{path}.{missing.group(1)}" if path else missing.group(1)
+    return path or None
+
+
 def _validation_message(exc: ValidationException) -> tuple[str, str | None]:
     extra = exc.extra
     if isinstance(extra, list) and extra:
@@ -55,6 +71,9 @@ def _validation_message(exc: ValidationException) -> tuple[str, str | None]:
         if isinstance(first, dict):
             key = first.get("key")
             message = str(first.get("message", exc.detail))
+            if first.get("source") == "body" or key == "data":
+                # Litestar names the whole body "data"; name the field inside it instead.
+                key = _body_field(message) or key
             if key:
                 return f"{key}: {message}", str(key)
             return message, None

@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, put
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from gpuproxy.api.deps import ServicesDep
@@ -97,7 +97,7 @@ class ModelPricesController(Controller):
     )
     async def set_price(
         self,
-        model: str,
+        model: FromPath[str],
         data: JSONBody[PriceBody],
         request: Request[Any, Any, Any],
         services: ServicesDep,
@@ -119,7 +119,7 @@ class ModelPricesController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         summary="Remove a model's prices: the default applies again (admin)",
     )
-    async def delete_price(self, model: str, services: ServicesDep) -> None:
+    async def delete_price(self, model: FromPath[str], services: ServicesDep) -> None:
         gateway = gateway_of(services)
         if not await gateway.prices.delete(_model_name(model)):
             raise GatewayError(404, f"no price is set for {model!r}", code="not_found")
@@ -154,7 +154,7 @@ class SharedPoolsController(Controller):
     @put("/{name:str}", summary="Share an account's workers with every user (admin)")
     async def put_pool(
         self,
-        name: str,
+        name: FromPath[str],
         data: JSONBody[SharedPoolBody],
         request: Request[Any, Any, Any],
         services: ServicesDep,
@@ -175,7 +175,7 @@ class SharedPoolsController(Controller):
         return {"name": name, "owner_id": config.owner_id, "models": list(models)}
 
     @delete("/{name:str}", status_code=HTTP_204_NO_CONTENT, summary="Stop sharing (admin)")
-    async def delete_pool(self, name: str, services: ServicesDep) -> None:
+    async def delete_pool(self, name: FromPath[str], services: ServicesDep) -> None:
         gateway = gateway_of(services)
         if not await gateway.shared_store.delete(name):
             raise GatewayError(404, f"no shared pool named {name!r}", code="not_found")

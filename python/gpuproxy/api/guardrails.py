@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, get, post, put
-from litestar.params import JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from gpuproxy.api.billing_common import Amount, billing_of, page, parse_amount
@@ -39,7 +39,7 @@ class LimitsBody(msgspec.Struct, kw_only=True):
     limits: dict[str, Amount | None]
 
 
-async def spending_view(billing: BillingService, user_id: str) -> dict[str, Any]:
+async def spending_view(billing: BillingService, user_id: FromPath[str]) -> dict[str, Any]:
     windows = await billing.guard.status(user_id)
     by_name = {w.window: w for w in windows}
     day = by_name["1440min"].spent
@@ -87,8 +87,8 @@ class GuardRailsController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: ServicesDep,
-        limit: int | None = None,
-        offset: int | None = None,
+        limit: FromQuery[int | None] = None,
+        offset: FromQuery[int | None] = None,
     ) -> dict[str, Any]:
         size, start = page(limit, offset)
         items = await billing_of(services).notifier.recent(
@@ -127,12 +127,12 @@ class GuardRailsAdminController(Controller):
         return await spending_view(billing, user_id)
 
     @get("/users/{user_id:str}/spending", summary="A user's spending per window (admin)")
-    async def user_spending(self, services: ServicesDep, user_id: str) -> dict[str, Any]:
+    async def user_spending(self, services: ServicesDep, user_id: FromPath[str]) -> dict[str, Any]:
         billing = billing_of(services)
         return await spending_view(billing, await resolve_user(billing, user_id, None))
 
     @get("/users/{user_id:str}/limits", summary="A user's limit overrides (admin)")
-    async def user_limits(self, services: ServicesDep, user_id: str) -> dict[str, Any]:
+    async def user_limits(self, services: ServicesDep, user_id: FromPath[str]) -> dict[str, Any]:
         billing = billing_of(services)
         return _limits_view(billing, await resolve_user(billing, user_id, None))
 
@@ -141,7 +141,7 @@ class GuardRailsAdminController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: ServicesDep,
-        user_id: str,
+        user_id: FromPath[str],
         data: JSONBody[LimitsBody],
     ) -> dict[str, Any]:
         billing = billing_of(services)

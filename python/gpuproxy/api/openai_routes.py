@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response, asgi, get
+from litestar.params import FromPath
 
 from gpuproxy.api.gateway_common import GATEWAY_EXCEPTION_HANDLERS
 from gpuproxy.gateway.asgi_io import Receive, Scope, Send, send_error, send_json
@@ -48,17 +49,19 @@ async def _inference(scope: Scope, receive: Receive, send: Send, endpoint: Endpo
     await handle_inference(gateway, scope, receive, send, endpoint)
 
 
-@asgi(path=["/v1/chat/completions", "/api/v1/chat/completions"], name="openai-chat")
+@asgi(
+    path=["/v1/chat/completions", "/api/v1/chat/completions"], name="openai-chat", copy_scope=False
+)
 async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
     await _inference(scope, receive, send, _CHAT)
 
 
-@asgi(path=["/v1/completions", "/api/v1/completions"], name="openai-completions")
+@asgi(path=["/v1/completions", "/api/v1/completions"], name="openai-completions", copy_scope=False)
 async def completions(scope: Scope, receive: Receive, send: Send) -> None:
     await _inference(scope, receive, send, _COMPLETIONS)
 
 
-@asgi(path=["/v1/embeddings", "/api/v1/embeddings"], name="openai-embeddings")
+@asgi(path=["/v1/embeddings", "/api/v1/embeddings"], name="openai-embeddings", copy_scope=False)
 async def embeddings(scope: Scope, receive: Receive, send: Send) -> None:
     await _inference(scope, receive, send, _EMBEDDINGS)
 
@@ -83,7 +86,7 @@ def _visible_models(gateway: Gateway, user_id: str) -> dict[str, str]:
     return found
 
 
-@asgi(path=["/v1/models", "/api/v1/models"], name="openai-models")
+@asgi(path=["/v1/models", "/api/v1/models"], name="openai-models", copy_scope=False)
 async def list_models(scope: Scope, receive: Receive, send: Send) -> None:
     try:
         if scope["method"] not in ("GET", "HEAD"):
@@ -106,7 +109,9 @@ async def list_models(scope: Scope, receive: Receive, send: Send) -> None:
     exception_handlers=GATEWAY_EXCEPTION_HANDLERS,
     summary="One model the caller can use (OpenAI retrieve model)",
 )
-async def retrieve_model(model_id: str, request: Request[Any, Any, Any]) -> Response[bytes]:
+async def retrieve_model(
+    model_id: FromPath[str], request: Request[Any, Any, Any]
+) -> Response[bytes]:
     model = model_id.lstrip("/")
     principal = authorize(request.scope)  # type: ignore[arg-type]
     gateway = _gateway(request.scope)
