@@ -162,6 +162,6 @@ impl Account {
                 .overrides
                 .as_ref()
                 .map_or(0, |_| std::mem::size_of::<Overrides>())
-            + self.history.as_ref().map_or(0, |_| Cascade::BYTES)
+            + self.history.as_ref().map_or(0, |h| h.bytes())
     }
 }

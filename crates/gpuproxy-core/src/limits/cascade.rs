@@ -1,30 +1,85 @@
-//! Sliding-window spend history of one account: a cascade of bucket rings.
+//! Sliding-window spend history of one account: a sparse cascade of buckets.
 //!
 //! Tier `k` holds the buckets that have left window `k-1` but still overlap window
 //! `k`, at a width `g_k <= W_k / 60` that is a multiple of `g_{k-1}`. So:
 //!
-//! * window `k`'s spend is the sum of tiers `0..=k` (17 additions);
+//! * window `k`'s spend is the sum of tiers `0..=k` (17 additions of per-tier sums);
 //! * a bucket leaves tier `k` exactly when it stops overlapping window `k` (its end
 //!   `<= now - W_k`) and merges into the one tier-`k+1` bucket that contains it;
 //! * only the oldest bucket of tier `k` can straddle window `k`'s start, so the sum
 //!   never under-counts spending inside the window and over-counts at most one bucket
 //!   (`<= W_k / 60`) of spending just before it.
 //!
-//! Buckets in a tier arrive in time order, so a tier's live buckets fit a ring of
-//! `(W_k - W_{k-1}) / g_k + 2` slots; all 17 rings share one allocation of
-//! [`TOTAL_SLOTS`] `u64`s.
+//! Storage is sparse: only non-empty buckets exist, as one `Vec<u64>` ordered oldest
+//! first. Older buckets always sit in higher (coarser) tiers, so every tier is a
+//! contiguous run (tier 16 first, tier 0 last): a new spend appends to or adds into the
+//! last entry, and ageing is one in-place pass that relabels, merges and drops entries
+//! (see [`Cascade::expire`]). An entry packs the bucket start in 5-second units modulo
+//! 2^16 (every live bucket starts less than 72 h + 48 min = 52,416 units before the
+//! last time seen, so it decodes unambiguously) and the amount in 48 bits (an amount
+//! that does not fit is split over several entries of the same bucket).
 
-use super::windows::{
-    window_millis, GRANULARITY_MILLIS, TIER_OFFSETS, TIER_SLOTS, TOTAL_SLOTS, WINDOW_COUNT,
-};
+use super::windows::{window_millis, GRANULARITY_MILLIS, TOTAL_SLOTS, WINDOW_COUNT};
+
+/// Time unit of an entry's start: the finest bucket width (every width is a multiple).
+const UNIT: u64 = GRANULARITY_MILLIS[0];
+const AMOUNT_BITS: u32 = 48;
+const AMOUNT_MAX: u64 = (1 << AMOUNT_BITS) - 1;
+/// Tier boundaries are `u16` indices; past this many entries a bucket saturates
+/// instead of splitting (only reachable with total spend near `u64::MAX`).
+const MAX_ENTRIES: usize = u16::MAX as usize;
+
+// Every live bucket must decode unambiguously from 16 bits of 5-second units.
+const _: () = assert!(
+    (window_millis(WINDOW_COUNT - 1) + GRANULARITY_MILLIS[WINDOW_COUNT - 1]) / UNIT < 1 << 16
+);
+
+#[inline]
+fn pack(pos: u16, amount: u64) -> u64 {
+    (u64::from(pos) << AMOUNT_BITS) | amount
+}
+
+#[inline]
+fn pos_of(e: u64) -> u16 {
+    (e >> AMOUNT_BITS) as u16
+}
+
+#[inline]
+fn amount_of(e: u64) -> u64 {
+    e & AMOUNT_MAX
+}
+
+/// Absolute start (in units) of a bucket stored as `pos`, given a reference time (in
+/// units) less than 2^16 units after it.
+#[inline]
+fn decode(reference: u64, pos: u16) -> u64 {
+    #[allow(clippy::cast_possible_truncation)] // modulo 2^16 on purpose
+    let age = (reference as u16).wrapping_sub(pos);
+    reference - u64::from(age)
+}
+
+#[inline]
+#[allow(clippy::cast_possible_truncation)] // modulo 2^16 on purpose
+fn encode(units: u64) -> u16 {
+    units as u16
+}
+
+/// When a bucket of tier `tier` starting at `start` (ms) stops overlapping its window.
+#[inline]
+fn expiry(tier: usize, start: u64) -> u64 {
+    let g = GRANULARITY_MILLIS[tier];
+    (start / g + 1) * g + window_millis(tier)
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct Cascade {
-    buckets: Box<[u64]>,
-    /// Per tier: index (in the tier's width) of the oldest bucket that may be non-zero.
-    lo: [u64; WINDOW_COUNT],
+    /// Non-empty buckets, oldest first, packed (`pack`).
+    entries: Vec<u64>,
     /// Per tier: sum of its buckets.
     sums: [u64; WINDOW_COUNT],
+    /// Per tier: index of its first entry; tier `t` is `first[t]..first[t-1]` (tier 0
+    /// ends at `entries.len()`, tier 16 starts at 0).
+    first: [u16; WINDOW_COUNT],
     last_now: u64,
     /// Earliest time at which some tier's oldest bucket leaves its window; until then
     /// `advance` is a comparison.
@@ -34,40 +89,93 @@ pub(crate) struct Cascade {
 impl Cascade {
     pub(crate) fn new(now: u64) -> Self {
         Self {
-            buckets: vec![0; TOTAL_SLOTS].into_boxed_slice(),
-            lo: [0; WINDOW_COUNT],
+            entries: Vec::new(),
             sums: [0; WINDOW_COUNT],
+            first: [0; WINDOW_COUNT],
             last_now: now,
             next_check: u64::MAX,
         }
     }
 
-    /// Heap + inline bytes of one active history.
-    pub(crate) const BYTES: usize = std::mem::size_of::<Self>() + TOTAL_SLOTS * 8;
+    /// Inline + heap bytes of this history (its `Box` included).
+    pub(crate) fn bytes(&self) -> usize {
+        std::mem::size_of::<Self>() + self.entries.capacity() * std::mem::size_of::<u64>()
+    }
+
+    /// Number of stored (non-empty) buckets.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.sums.iter().all(|&s| s == 0)
+        self.entries.is_empty()
     }
 
     /// Ages buckets out as of `now` (clamped to be monotonic); returns the time used.
     #[inline]
     pub(crate) fn advance(&mut self, now: u64) -> u64 {
-        let now = now.max(self.last_now);
+        let prev = self.last_now;
+        let now = now.max(prev);
         self.last_now = now;
         if now >= self.next_check {
-            self.expire(now);
+            self.expire(prev, now);
         }
         now
     }
 
-    /// Records `amount` spent at `now` (call `advance` first).
+    /// Records `amount` spent at `now`.
     #[inline]
     pub(crate) fn add(&mut self, now: u64, amount: u64) {
         if amount == 0 {
             return;
         }
         let now = self.advance(now);
-        self.insert(0, now / GRANULARITY_MILLIS[0], amount);
+        let pos = encode(now / UNIT);
+        let len = self.entries.len();
+        let tier0_empty = usize::from(self.first[0]) == len;
+        if !tier0_empty {
+            let last = &mut self.entries[len - 1];
+            // The last tier-0 bucket is younger than 5 min + 5 s: no aliasing.
+            if pos_of(*last) == pos && amount_of(*last) + amount <= AMOUNT_MAX {
+                *last += amount;
+                self.sums[0] = self.sums[0].saturating_add(amount);
+                return;
+            }
+        }
+        self.append(pos, amount);
+        self.sums[0] = self.sums[0].saturating_add(amount);
+        if tier0_empty {
+            self.next_check = self.next_check.min(expiry(0, now));
+        }
+    }
+
+    #[cold]
+    fn append(&mut self, pos: u16, mut amount: u64) {
+        while amount > 0 {
+            let len = self.entries.len();
+            if len >= MAX_ENTRIES {
+                // Unreachable below a total of ~2^63: keep the sum by saturating.
+                let last = &mut self.entries[len - 1];
+                *last = pack(pos_of(*last), AMOUNT_MAX);
+                return;
+            }
+            if len == self.entries.capacity() {
+                // Grow by an eighth (appends are at most one per 5 s, so the copies
+                // are rare), never past the most buckets an account can hold without
+                // split amounts, so a saturated history is not rounded up.
+                let extra = (len / 8).max(4);
+                let extra = if len < TOTAL_SLOTS {
+                    extra.min(TOTAL_SLOTS - len)
+                } else {
+                    extra
+                };
+                self.entries.reserve_exact(extra);
+            }
+            let part = amount.min(AMOUNT_MAX);
+            self.entries.push(pack(pos, part));
+            amount -= part;
+        }
     }
 
     /// Spend inside each window, shortest first (call `advance` first).
@@ -82,77 +190,65 @@ impl Cascade {
         out
     }
 
-    fn insert(&mut self, tier: usize, b: u64, amount: u64) {
-        let slots = TIER_SLOTS[tier] as u64;
-        if self.sums[tier] == 0 {
-            self.lo[tier] = b;
-        }
-        debug_assert!(
-            b >= self.lo[tier] && b < self.lo[tier] + slots,
-            "tier {tier}: bucket {b} outside [{}, +{slots})",
-            self.lo[tier]
-        );
-        // Unreachable by construction (see module docs); clamping forward only ever
-        // keeps spending longer, i.e. over-counts, never under-counts.
-        let b = b.max(self.lo[tier]);
-        let slot = TIER_OFFSETS[tier] + (b % slots) as usize;
-        self.buckets[slot] = self.buckets[slot].saturating_add(amount);
-        self.sums[tier] = self.sums[tier].saturating_add(amount);
-        self.next_check = self.next_check.min(self.expiry(tier));
-    }
-
-    /// When tier `tier`'s oldest bucket stops overlapping its window.
-    fn expiry(&self, tier: usize) -> u64 {
-        (self.lo[tier] + 1) * GRANULARITY_MILLIS[tier] + window_millis(tier)
-    }
-
+    /// One in-place pass, oldest first: each bucket moves to the first tier (at or
+    /// above its own) whose window it still overlaps, re-aligned to that tier's width,
+    /// merging with the previous entry when they land in the same bucket; a bucket
+    /// past the last window is dropped. Positions decode against `prev`, the time of
+    /// the last pass-free call, which every live bucket is less than 2^16 units before.
     #[cold]
-    fn expire(&mut self, now: u64) {
-        // Top tier first, so a tier has been trimmed before older buckets reach it.
+    fn expire(&mut self, prev: u64, now: u64) {
+        let reference = prev / UNIT;
+        let len = self.entries.len();
+        let mut sums = [0u64; WINDOW_COUNT];
+        let mut counts = [0usize; WINDOW_COUNT];
+        let mut next_check = u64::MAX;
+        let mut write = 0usize;
+        // Tier of the last written entry (tiers never increase along the vector).
+        let mut last_tier = WINDOW_COUNT;
         for t in (0..WINDOW_COUNT).rev() {
-            if self.sums[t] == 0 {
-                continue;
-            }
-            let g = GRANULARITY_MILLIS[t];
-            let w = window_millis(t);
-            // Bucket b is out of window t when (b + 1) * g <= now - w.
-            let Some(limit) = now.checked_sub(w).map(|x| x / g) else {
-                continue;
+            let lo = usize::from(self.first[t]);
+            let hi = if t == 0 {
+                len
+            } else {
+                usize::from(self.first[t - 1])
             };
-            if limit <= self.lo[t] {
-                continue;
-            }
-            let slots = TIER_SLOTS[t] as u64;
-            let end = limit.min(self.lo[t] + slots);
-            for b in self.lo[t]..end {
-                let slot = TIER_OFFSETS[t] + (b % slots) as usize;
-                let v = std::mem::take(&mut self.buckets[slot]);
-                if v > 0 {
-                    self.sums[t] -= v;
-                    self.promote(t, b * g, v, now);
-                    if self.sums[t] == 0 {
-                        break;
+            for read in lo..hi {
+                let e = self.entries[read];
+                let start = decode(reference, pos_of(e)) * UNIT;
+                let Some(u) = (t..WINDOW_COUNT).find(|&u| expiry(u, start) > now) else {
+                    continue; // older than the longest window
+                };
+                debug_assert!(u <= last_tier || last_tier == WINDOW_COUNT);
+                let g = GRANULARITY_MILLIS[u];
+                let aligned = start / g * g;
+                let pos = encode(aligned / UNIT);
+                let amount = amount_of(e);
+                sums[u] = sums[u].saturating_add(amount);
+                if write > 0 && last_tier == u {
+                    let prev_entry = &mut self.entries[write - 1];
+                    if pos_of(*prev_entry) == pos && amount_of(*prev_entry) + amount <= AMOUNT_MAX {
+                        *prev_entry += amount;
+                        continue;
                     }
                 }
-            }
-            self.lo[t] = limit;
-        }
-        self.next_check = (0..WINDOW_COUNT)
-            .filter(|&t| self.sums[t] > 0)
-            .map(|t| self.expiry(t))
-            .min()
-            .unwrap_or(u64::MAX);
-    }
-
-    /// Moves `v` spent in a bucket starting at `start` into the first higher tier whose
-    /// window it still overlaps; beyond the last window it is forgotten.
-    fn promote(&mut self, from: usize, start: u64, v: u64, now: u64) {
-        for (u, &g) in GRANULARITY_MILLIS.iter().enumerate().skip(from + 1) {
-            let b = start / g;
-            if (b + 1) * g + window_millis(u) > now {
-                self.insert(u, b, v);
-                return;
+                self.entries[write] = pack(pos, amount);
+                write += 1;
+                counts[u] += 1;
+                last_tier = u;
+                next_check = next_check.min(expiry(u, aligned));
             }
         }
+        self.entries.truncate(write);
+        if self.entries.capacity() >= write + write / 4 + 8 {
+            self.entries.shrink_to(write + write / 8);
+        }
+        let mut at = 0usize;
+        for t in (0..WINDOW_COUNT).rev() {
+            // `write <= len < MAX_ENTRIES + 1`, checked at every append.
+            self.first[t] = u16::try_from(at).unwrap_or(u16::MAX);
+            at += counts[t];
+        }
+        self.sums = sums;
+        self.next_check = next_check;
     }
 }

@@ -136,6 +136,26 @@ fn concurrent_reservations_never_exceed_a_limit() {
     assert_eq!(w.status("shared")[0].reserved, 0);
 }
 
+/// Bytes of one account (`memory_bytes`, id included) after spending `amount` every
+/// `every` ms for `for_ms`: (at the end, peak along the way).
+fn pattern_bytes(every: u64, for_ms: u64) -> (usize, usize) {
+    let (w, clock) = windows();
+    w.set_limits("acct-0000", &[]);
+    let mut peak = w.memory_bytes();
+    let mut t = 0;
+    let mut i = 0u64;
+    while t < for_ms {
+        // Realistic LLM request costs: 0.1 to 2 cents.
+        w.record("acct-0000", 1_000 + (i * 7_919) % 19_000);
+        peak = peak.max(w.memory_bytes());
+        clock.advance_millis(every);
+        t += every;
+        i += 1;
+    }
+    (w.memory_bytes(), peak)
+}
+
+/// The figures in limits/mod.rs and the crate README.
 #[test]
 fn memory_per_account_matches_the_docs() {
     let (w, _) = windows();
@@ -144,16 +164,70 @@ fn memory_per_account_matches_the_docs() {
         w.set_limits(&format!("acct-{i:04}"), &[]);
     }
     assert_eq!(w.len(), 1_000);
-    let idle = w.memory_bytes() as f64 / 1_000.0;
+    let idle = w.memory_bytes() / 1_000;
     let before = w.memory_bytes();
     w.record("acct-0000", 1);
-    let history = w.memory_bytes() - before;
-    eprintln!("idle account {idle} B, history {history} B");
-    assert!(idle <= 120.0, "{idle} bytes per idle account");
-    assert!(
-        (3_800..3_950).contains(&history),
-        "{history} bytes of history"
+    let one = idle + w.memory_bytes() - before;
+    let (hour, hour_peak) = pattern_bytes(MIN, 60 * MIN);
+    let (day, day_peak) = pattern_bytes(MIN, 24 * 60 * MIN);
+    let (three, three_peak) = pattern_bytes(MIN, 72 * 60 * MIN);
+    let (dense, dense_peak) = pattern_bytes(5_000, 72 * 60 * MIN);
+    eprintln!(
+        "bytes per account: idle {idle}, one spend {one}, 1/min for 1 h {hour} (peak \
+         {hour_peak}), 24 h {day} (peak {day_peak}), 72 h {three} (peak {three_peak}); \
+         every 5 s for 72 h {dense} (peak {dense_peak})"
     );
+    assert!(idle <= 90, "{idle} bytes per idle account");
+    assert!(one <= 350, "{one} bytes with one spend");
+    assert!(hour_peak <= 900, "{hour_peak} bytes after an hour of 1/min");
+    assert!(day_peak <= 2_600, "{day_peak} bytes after a day of 1/min");
+    assert!(
+        three_peak <= 3_200,
+        "{three_peak} bytes after 72 h of 1/min"
+    );
+    // The worst case (every bucket of every tier in use) stays at the old dense cost.
+    assert!(
+        dense_peak <= 3_900,
+        "{dense_peak} bytes after 72 h of 1 per 5 s"
+    );
+}
+
+#[test]
+fn history_survives_long_idle_gaps() {
+    // Positions are stored modulo 2^16 5-second units (91 h): gaps longer than that
+    // must neither resurrect nor lose spending.
+    let (w, clock) = windows();
+    w.record("a", 5);
+    clock.advance_millis(50 * 60 * MIN);
+    w.record("a", 7);
+    clock.advance_millis(40 * 60 * MIN); // first spend 90 h old, second 40 h
+    let s = w.status("a");
+    assert_eq!((s[idx("1440min")].spent, s[idx("48h")].spent), (0, 7));
+    assert_eq!(s[idx("72h")].spent, 7);
+    clock.advance_millis(1_000 * 60 * MIN);
+    assert!(w.status("a").iter().all(|s| s.spent == 0));
+    w.record("a", 3);
+    clock.advance_millis(91 * 60 * MIN + 20_000);
+    w.record("a", 4);
+    let s = w.status("a");
+    assert_eq!((s[0].spent, s[16].spent), (4, 4));
+}
+
+#[test]
+fn amounts_beyond_48_bits_split_without_loss() {
+    let (w, clock) = windows();
+    let big = u64::MAX / 8;
+    w.record("a", big);
+    w.record("a", big);
+    w.record("a", 1);
+    assert_eq!(w.status("a")[0].spent, 2 * big + 1);
+    clock.advance_millis(2 * 60 * MIN);
+    w.record("a", big);
+    let s = w.status("a");
+    assert_eq!((s[0].spent, s[idx("240min")].spent), (big, 3 * big + 1));
+    clock.advance_millis(25 * 60 * MIN);
+    let s = w.status("a");
+    assert_eq!((s[idx("1440min")].spent, s[16].spent), (0, 3 * big + 1));
 }
 
 #[test]
@@ -238,6 +312,29 @@ proptest! {
                 prop_assert!(s.spent <= exact + slack(&events, now, k),
                     "window {} over-counts: {} > {} + {}", s.name, s.spent, exact, slack(&events, now, k));
             }
+        }
+    }
+
+    /// The sparse history never holds more buckets than the dense layout had, its
+    /// allocation never outgrows that either, and bursty spending stays small.
+    #[test]
+    fn history_memory_is_bounded(
+        bursts in prop::collection::vec((1u64..40, 0u64..2_000, 0u64..600), 1..60),
+    ) {
+        let mut h = cascade::Cascade::new(T0);
+        let mut now = T0;
+        for (count, gap_ms, pause_min) in bursts {
+            for _ in 0..count {
+                now += gap_ms;
+                h.add(now, 1_234);
+                prop_assert!(h.len() <= TOTAL_SLOTS, "{} buckets", h.len());
+                prop_assert!(h.bytes() <= 256 + TOTAL_SLOTS * 8, "{} bytes", h.bytes());
+            }
+            now += pause_min * MIN;
+            h.advance(now);
+            // Each live bucket holds spending of a distinct bucket of its tier: with
+            // bursts of at most 40 requests it is far below the dense layout.
+            prop_assert!(h.len() <= TOTAL_SLOTS);
         }
     }
 }

@@ -35,14 +35,9 @@ pub const fn window_millis(k: usize) -> u64 {
 /// W minutes allows W seconds; we take the largest multiple of the previous width.)
 pub const GRANULARITY_MILLIS: [u64; WINDOW_COUNT] = granularities();
 
-/// Ring slots per tier (see `cascade` for the bound).
-pub const TIER_SLOTS: [usize; WINDOW_COUNT] = tier_slots();
-
-/// Total `u64` buckets of one active account.
+/// Most non-empty buckets one account can hold at once (every bucket of every tier
+/// in use, e.g. spending every 5 seconds for 72 h); the sparse history stays below it.
 pub const TOTAL_SLOTS: usize = total_slots();
-
-/// Offset of each tier's ring inside the account's single bucket allocation.
-pub const TIER_OFFSETS: [usize; WINDOW_COUNT] = tier_offsets();
 
 const fn granularities() -> [u64; WINDOW_COUNT] {
     let mut g = [0u64; WINDOW_COUNT];
@@ -57,6 +52,8 @@ const fn granularities() -> [u64; WINDOW_COUNT] {
     g
 }
 
+/// Most live buckets per tier: those overlapping the part of window `k` outside
+/// window `k-1`, plus one straddling each end.
 const fn tier_slots() -> [usize; WINDOW_COUNT] {
     let g = granularities();
     let mut s = [0usize; WINDOW_COUNT];
@@ -83,17 +80,6 @@ const fn total_slots() -> usize {
     t
 }
 
-const fn tier_offsets() -> [usize; WINDOW_COUNT] {
-    let s = tier_slots();
-    let mut o = [0usize; WINDOW_COUNT];
-    let mut k = 1;
-    while k < WINDOW_COUNT {
-        o[k] = o[k - 1] + s[k - 1];
-        k += 1;
-    }
-    o
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,7 +97,7 @@ mod tests {
         assert_eq!(window_index("1440min"), Some(14));
         assert_eq!(window_index("72h"), Some(16));
         assert_eq!(window_index("24h"), None);
-        // Documented figure (limits/mod.rs, README): 446 buckets per active account.
+        // Worst case of the sparse history (limits/mod.rs, README): 446 buckets.
         assert_eq!(TOTAL_SLOTS, 446);
     }
 }
