@@ -18,6 +18,7 @@ from gpuproxy import __version__
 from gpuproxy.accounts.middleware import AuthMiddleware
 from gpuproxy.accounts.startup import start_accounts
 from gpuproxy.api.errors import EXCEPTION_HANDLERS
+from gpuproxy.api.fast_path import FastPathApp
 from gpuproxy.api.request_id import RequestIdMiddleware
 from gpuproxy.api.routes import ROUTE_HANDLERS
 from gpuproxy.billing.service import start_billing
@@ -27,7 +28,7 @@ from gpuproxy.logs import configure_logging
 from gpuproxy.providers.service import start_providers
 from gpuproxy.services import Services, start_services
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_asgi_app"]
 
 
 #: Coroutines `(services) -> None` run once at startup, in order (each area adds its own).
@@ -90,4 +91,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         logging_config=None,
         debug=False,
+    )
+
+
+def create_asgi_app(settings: Settings | None = None) -> FastPathApp:
+    """What the server runs: `create_app`'s Litestar app behind the inference fast path
+    (`gpuproxy.api.fast_path`); Granian imports this factory in each worker process."""
+    return FastPathApp(
+        create_app(settings),
+        log_requests=os.environ.get("GPUPROXY_DEBUG_MODE") == "1",
+        freeze_gc=True,
     )

@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from granian.server import Server
 
     server = Server(
-        "gpuproxy.app:create_app",
+        "gpuproxy.app:create_asgi_app",
         factory=True,
         address=host,
         port=port,

@@ -19,6 +19,7 @@ import msgspec
 from tests.helpers import free_port
 
 from gpuproxy.accounts.principal import Principal
+from gpuproxy.api.fast_path import FastPathApp
 from gpuproxy.app import create_app
 from gpuproxy.config import Settings
 from gpuproxy.gateway.service import Gateway
@@ -124,8 +125,13 @@ async def running_gateway(settings: Settings) -> AsyncIterator[GatewayServer]:
 
     port = free_port()
     app = create_app(msgspec.structs.replace(settings, port=port))
+    # Served as the daemon serves it: the inference fast path in front of the app.
     server = Server(
-        app, address="127.0.0.1", port=port, interface=Interfaces.ASGI, log_enabled=False
+        FastPathApp(app),
+        address="127.0.0.1",
+        port=port,
+        interface=Interfaces.ASGI,
+        log_enabled=False,
     )
     serving = asyncio.create_task(server.serve(), name="test-gateway")
     url = f"http://127.0.0.1:{port}"

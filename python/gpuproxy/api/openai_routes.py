@@ -3,9 +3,10 @@
 `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`, `/v1/models`, and the seed's
 `/api/v1/chat/completions` and `/api/v1/models`. Raw ASGI (not Litestar's request
 objects, DI or DTOs) because they are the hot path: a Litestar route costs about three
-times a raw ASGI callable before any work is done (see PERFORMANCE-NOTES). The accounts
-middleware still runs in front of them and sets `scope["user"]`. `/v1/models/{id}` is an
-ordinary route (Litestar's raw ASGI handlers take no path parameters; it is not hot).
+times a raw ASGI callable before any work is done (see PERFORMANCE-NOTES). The served app
+(`gpuproxy.api.fast_path`) calls them directly, doing request id, authentication and rate
+limits inline; the Litestar registrations below document them and serve the rest (the
+accounts middleware then sets `scope["user"]`). `/v1/models/{id}` is an ordinary route.
 
 Errors are OpenAI-shaped: `{"error": {"message", "type", "param", "code"}}`.
 """
@@ -15,8 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Request, Response, asgi, get
+from litestar import Request, Response, get, post
 from litestar.params import FromPath
+from litestar.types import ASGIApp
 
 from gpuproxy.api.gateway_common import GATEWAY_EXCEPTION_HANDLERS
 from gpuproxy.gateway.asgi_io import Receive, Scope, Send, send_error, send_json
@@ -25,7 +27,7 @@ from gpuproxy.gateway.handler import authorize, handle_inference
 from gpuproxy.gateway.openai_request import ENDPOINTS, Endpoint
 from gpuproxy.gateway.service import Gateway
 
-__all__ = ["OPENAI_ROUTE_HANDLERS"]
+__all__ = ["OPENAI_RAW_ROUTES", "OPENAI_ROUTE_HANDLERS"]
 
 _encode = msgspec.json.Encoder().encode
 _CHAT = ENDPOINTS["chat"]
@@ -49,20 +51,15 @@ async def _inference(scope: Scope, receive: Receive, send: Send, endpoint: Endpo
     await handle_inference(gateway, scope, receive, send, endpoint)
 
 
-@asgi(
-    path=["/v1/chat/completions", "/api/v1/chat/completions"], name="openai-chat", copy_scope=False
-)
-async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
+async def chat_completions_asgi(scope: Scope, receive: Receive, send: Send) -> None:
     await _inference(scope, receive, send, _CHAT)
 
 
-@asgi(path=["/v1/completions", "/api/v1/completions"], name="openai-completions", copy_scope=False)
-async def completions(scope: Scope, receive: Receive, send: Send) -> None:
+async def completions_asgi(scope: Scope, receive: Receive, send: Send) -> None:
     await _inference(scope, receive, send, _COMPLETIONS)
 
 
-@asgi(path=["/v1/embeddings", "/api/v1/embeddings"], name="openai-embeddings", copy_scope=False)
-async def embeddings(scope: Scope, receive: Receive, send: Send) -> None:
+async def embeddings_asgi(scope: Scope, receive: Receive, send: Send) -> None:
     await _inference(scope, receive, send, _EMBEDDINGS)
 
 
@@ -86,8 +83,7 @@ def _visible_models(gateway: Gateway, user_id: str) -> dict[str, str]:
     return found
 
 
-@asgi(path=["/v1/models", "/api/v1/models"], name="openai-models", copy_scope=False)
-async def list_models(scope: Scope, receive: Receive, send: Send) -> None:
+async def list_models_asgi(scope: Scope, receive: Receive, send: Send) -> None:
     try:
         if scope["method"] not in ("GET", "HEAD"):
             raise GatewayError(405, "use GET for /v1/models")
@@ -127,6 +123,58 @@ async def retrieve_model(
     return Response(body, media_type="application/json")
 
 
+# Litestar registrations of the raw handlers: they document the routes in the OpenAPI
+# schema and serve them when the fast path does not (requests with an Origin header, CORS
+# preflights, an app served without `FastPathApp`). The handler returns the raw ASGI
+# callable and Litestar runs it with the request's own receive/send (body unread).
+_BODY_DOC = (
+    "OpenAI-compatible: the JSON body is forwarded to a worker serving `model` (streamed "
+    "as SSE when `stream` is true). Errors are `{error: {message, type, param, code}}`."
+)
+
+
+@post(
+    path=["/v1/chat/completions", "/api/v1/chat/completions"],
+    name="openai-chat",
+    summary="Chat completion (OpenAI create chat completion)",
+    description=_BODY_DOC,
+    status_code=200,
+)
+async def chat_completions() -> ASGIApp:
+    return chat_completions_asgi  # type: ignore[return-value]
+
+
+@post(
+    path=["/v1/completions", "/api/v1/completions"],
+    name="openai-completions",
+    summary="Text completion (OpenAI create completion)",
+    description=_BODY_DOC,
+    status_code=200,
+)
+async def completions() -> ASGIApp:
+    return completions_asgi  # type: ignore[return-value]
+
+
+@post(
+    path=["/v1/embeddings", "/api/v1/embeddings"],
+    name="openai-embeddings",
+    summary="Embeddings (OpenAI create embeddings)",
+    description=_BODY_DOC,
+    status_code=200,
+)
+async def embeddings() -> ASGIApp:
+    return embeddings_asgi  # type: ignore[return-value]
+
+
+@get(
+    path=["/v1/models", "/api/v1/models"],
+    name="openai-models",
+    summary="The models the caller can use (OpenAI list models)",
+)
+async def list_models() -> ASGIApp:
+    return list_models_asgi  # type: ignore[return-value]
+
+
 OPENAI_ROUTE_HANDLERS: list[Any] = [
     chat_completions,
     completions,
@@ -134,3 +182,14 @@ OPENAI_ROUTE_HANDLERS: list[Any] = [
     list_models,
     retrieve_model,
 ]
+#: Exact path -> raw handler, for `gpuproxy.api.fast_path`.
+OPENAI_RAW_ROUTES: dict[str, Any] = {
+    path: raw
+    for handler, raw in (
+        (chat_completions, chat_completions_asgi),
+        (completions, completions_asgi),
+        (embeddings, embeddings_asgi),
+        (list_models, list_models_asgi),
+    )
+    for path in handler.paths
+}

@@ -14,12 +14,18 @@ from typing import Any
 
 from gpuproxy.logs import REQUEST_ID
 
-__all__ = ["RequestIdMiddleware"]
+__all__ = ["RequestIdMiddleware", "valid_request_id"]
 
 _VALID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 _HEADER = b"x-request-id"
 
 access_log = logging.getLogger("gpuproxy.access")
+
+
+def valid_request_id(value: bytes) -> bool:
+    """A caller's X-Request-ID is kept when short and printable (else a new one is made)."""
+    return _VALID.match(value) is not None
+
 
 Scope = dict[str, Any]
 Receive = Any
