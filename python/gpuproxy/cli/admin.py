@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from gpuproxy.accounts.errors import AccountsError
 from gpuproxy.cli._accounts_commands import COMMANDS, add_account_commands
 from gpuproxy.cli._billing_commands import BILLING_COMMANDS, add_billing_commands
-from gpuproxy.cli._common import not_built
 from gpuproxy.config import load_settings
 from gpuproxy.exceptions import ConfigError, GpuProxyError
 from gpuproxy.storage.database import open_database
@@ -23,10 +22,6 @@ from gpuproxy.storage.migrations import apply_migrations
 __all__ = ["build_parser", "main"]
 
 PROG = "aiserve-gpuproxy-admin"
-
-#: Commands of the seeds that later issues implement; they exit 2 saying so.
-_PENDING: dict[str, str] = {}
-
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
@@ -38,9 +33,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_account_commands(commands, common)
     add_billing_commands(commands, common)
-    for name, text in _PENDING.items():
-        pending = commands.add_parser(name, help=f"{text} [not implemented yet]")
-        pending.add_argument("args", nargs="*")
     return parser
 
 
@@ -61,10 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "migrate":
             return asyncio.run(_migrate())
         command = COMMANDS.get(args.command) or BILLING_COMMANDS.get(args.command)
-        if command is not None:
-            result: int = asyncio.run(command(args))
-            return result
-        return not_built(PROG, args.command)
+        if command is None:  # argparse only accepts the commands registered above
+            raise AssertionError(f"no handler for {args.command}")
+        result: int = asyncio.run(command(args))
+        return result
     except (ConfigError, GpuProxyError) as exc:
         message = str(exc)
         if isinstance(exc, AccountsError) and exc.http_status == 409:
