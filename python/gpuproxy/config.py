@@ -15,6 +15,7 @@ from typing import Literal, TypedDict, TypeVar
 
 import msgspec
 
+from gpuproxy._core import DEFAULT_STRATEGY, STRATEGIES
 from gpuproxy.exceptions import ConfigError
 from gpuproxy.money import dollars_to_micros
 
@@ -37,15 +38,6 @@ GUARDRAIL_WINDOWS_MINUTES: tuple[int, ...] = (
     5, 15, 30, 60, 90, 120, 240, 300, 360, 400, 460, 520, 640, 700, 1440, 2880, 4320,
 )  # fmt: skip
 
-LB_STRATEGIES: tuple[str, ...] = (
-    "round_robin",
-    "equal_weighted",
-    "weighted_round_robin",
-    "least_connections",
-    "least_response_time",
-    "p2c_ewma",
-    "consistent_hash",
-)
 
 _WEAK_SECRETS = frozenset(
     {"changeme", "secret", "password", "your-secure-random-string", "jwt-secret", "test"}
@@ -382,7 +374,7 @@ def load_settings(
 
     data_dir = Path(r.text("DATA_DIR", "data"))
     db_type = r.choice("DB_TYPE", "sqlite", ("sqlite", "postgres"))
-    lb_strategy = r.choice("LB_STRATEGY", "p2c_ewma", LB_STRATEGIES)
+    lb_strategy = r.choice("LB_STRATEGY", DEFAULT_STRATEGY, STRATEGIES)
     db_name_default = "gpuproxy.db" if db_type == "sqlite" else "gpuproxy"
     syslog_network = r.choice("SYSLOG_NETWORK", "", ("tcp", "udp", "unix", ""))
     redis_url = _redis_url(r)
