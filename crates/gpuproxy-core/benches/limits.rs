@@ -2,7 +2,10 @@
 
 use std::hint::black_box;
 
+use std::sync::Arc;
+
 use criterion::{criterion_group, criterion_main, Criterion};
+use gpuproxy_core::clock::ManualClock;
 use gpuproxy_core::limits::{Quota, RateLimiter, SpendWindows, WINDOW_COUNT};
 
 fn windows(c: &mut Criterion) {
@@ -29,7 +32,30 @@ fn windows(c: &mut Criterion) {
     group.bench_function("status/1_account", |b| {
         b.iter(|| black_box(w.status(black_box("acct-0"))));
     });
+    dense(&mut group);
     group.finish();
+}
+
+/// An account with a full history (one spend per minute for 72 h, ~317 buckets) whose
+/// clock moves 1 s per call: includes the ageing passes a busy account pays for.
+fn dense(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    const MIN_MS: u64 = 60_000;
+    let clock = Arc::new(ManualClock::new(1_750_000_123_457 * 1_000_000));
+    let w = SpendWindows::new(clock.clone());
+    for k in 0..WINDOW_COUNT {
+        w.set_default_limit(k, Some(u64::MAX / 4));
+    }
+    for _ in 0..72 * 60 {
+        w.record("dense", 5_000);
+        clock.advance_millis(MIN_MS);
+    }
+    group.bench_function("reserve_commit/dense_account_1s_steps", |b| {
+        b.iter(|| {
+            clock.advance_millis(1_000);
+            let r = w.reserve(black_box("dense"), 1_500).unwrap();
+            r.commit(1_200);
+        });
+    });
 }
 
 fn gcra(c: &mut Criterion) {

@@ -190,29 +190,62 @@ impl Cascade {
         out
     }
 
-    /// One in-place pass, oldest first: each bucket moves to the first tier (at or
-    /// above its own) whose window it still overlaps, re-aligned to that tier's width,
-    /// merging with the previous entry when they land in the same bucket; a bucket
-    /// past the last window is dropped. Positions decode against `prev`, the time of
-    /// the last pass-free call, which every live bucket is less than 2^16 units before.
+    /// Entry range of tier `t`.
+    #[inline]
+    fn range(&self, t: usize) -> std::ops::Range<usize> {
+        let hi = if t == 0 {
+            self.entries.len()
+        } else {
+            usize::from(self.first[t - 1])
+        };
+        usize::from(self.first[t])..hi
+    }
+
+    /// When tier `t`'s oldest bucket leaves its window (`None`: tier empty).
+    fn oldest_expiry(&self, t: usize, reference: u64) -> Option<u64> {
+        let r = self.range(t);
+        (!r.is_empty()).then(|| expiry(t, decode(reference, pos_of(self.entries[r.start])) * UNIT))
+    }
+
+    /// One in-place pass, oldest first, from the highest tier with an expired bucket
+    /// (older tiers sit in front and stay as they are, so a busy account mostly
+    /// rewrites only its short-window tail): each bucket moves to the first tier (at
+    /// or above its own) whose window it still overlaps, re-aligned to that tier's
+    /// width, merging with the previous entry when they land in the same bucket; a
+    /// bucket past the last window is dropped. Positions decode against `prev`, the
+    /// time of the last call, which every live bucket is less than 2^16 units before.
     #[cold]
     fn expire(&mut self, prev: u64, now: u64) {
         let reference = prev / UNIT;
+        let top = (0..WINDOW_COUNT)
+            .rev()
+            .find(|&t| self.oldest_expiry(t, reference).is_some_and(|e| e <= now));
+        if let Some(top) = top {
+            self.rewrite(reference, top, now);
+        }
+        // Every live bucket is now less than 2^16 units before `now` as well.
+        self.next_check = (0..WINDOW_COUNT)
+            .filter_map(|t| self.oldest_expiry(t, reference))
+            .min()
+            .unwrap_or(u64::MAX);
+    }
+
+    /// The pass of `expire` over tiers `top..=0`.
+    fn rewrite(&mut self, reference: u64, top: usize, now: u64) {
         let len = self.entries.len();
-        let mut sums = [0u64; WINDOW_COUNT];
         let mut counts = [0usize; WINDOW_COUNT];
-        let mut next_check = u64::MAX;
-        let mut write = 0usize;
+        for (t, c) in counts.iter_mut().enumerate().skip(top + 1) {
+            *c = self.range(t).len();
+        }
+        let mut sums = self.sums;
+        sums[..=top].fill(0);
+        let mut write = usize::from(self.first[top]);
         // Tier of the last written entry (tiers never increase along the vector).
-        let mut last_tier = WINDOW_COUNT;
-        for t in (0..WINDOW_COUNT).rev() {
-            let lo = usize::from(self.first[t]);
-            let hi = if t == 0 {
-                len
-            } else {
-                usize::from(self.first[t - 1])
-            };
-            for read in lo..hi {
+        let mut last_tier = (top + 1..WINDOW_COUNT)
+            .find(|&t| counts[t] > 0)
+            .unwrap_or(WINDOW_COUNT);
+        for t in (0..=top).rev() {
+            for read in self.range(t) {
                 let e = self.entries[read];
                 let start = decode(reference, pos_of(e)) * UNIT;
                 let Some(u) = (t..WINDOW_COUNT).find(|&u| expiry(u, start) > now) else {
@@ -220,8 +253,7 @@ impl Cascade {
                 };
                 debug_assert!(u <= last_tier || last_tier == WINDOW_COUNT);
                 let g = GRANULARITY_MILLIS[u];
-                let aligned = start / g * g;
-                let pos = encode(aligned / UNIT);
+                let pos = encode(start / g * g / UNIT);
                 let amount = amount_of(e);
                 sums[u] = sums[u].saturating_add(amount);
                 if write > 0 && last_tier == u {
@@ -235,20 +267,19 @@ impl Cascade {
                 write += 1;
                 counts[u] += 1;
                 last_tier = u;
-                next_check = next_check.min(expiry(u, aligned));
             }
         }
+        debug_assert!(write <= len);
         self.entries.truncate(write);
         if self.entries.capacity() >= write + write / 4 + 8 {
             self.entries.shrink_to(write + write / 8);
         }
         let mut at = 0usize;
         for t in (0..WINDOW_COUNT).rev() {
-            // `write <= len < MAX_ENTRIES + 1`, checked at every append.
+            // `write <= len <= MAX_ENTRIES`, checked at every append.
             self.first[t] = u16::try_from(at).unwrap_or(u16::MAX);
             at += counts[t];
         }
         self.sums = sums;
-        self.next_check = next_check;
     }
 }
