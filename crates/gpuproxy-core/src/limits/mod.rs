@@ -1,7 +1,8 @@
 //! Spending guard rails and rate limiting.
 //!
 //! * [`SpendWindows`]: per-account spending over the 17 windows ([`SPEND_WINDOW_NAMES`]),
-//!   true sliding windows bucketed at <= 1/60 of each window (see `cascade`), with
+//!   true sliding windows bucketed at <= 1/60 of each window, stored sparsely (see
+//!   `cascade`), with
 //!   all-or-nothing reservations ([`Reservation`], RAII).
 //! * [`RateLimiter`]: GCRA per key with bounded memory.
 //!
@@ -9,18 +10,26 @@
 //!
 //! # Memory per account
 //!
-//! Measured by `memory_per_account_matches_the_docs` (64-bit):
+//! Measured by `memory_per_account_matches_the_docs` (64-bit, whole account: map slot,
+//! `Arc<Mutex<_>>`, state, a 9-byte id; a realistic LLM cost per spend):
 //!
-//! * idle account (no spend in the last 72 h, no overrides, nothing reserved): about
-//!   80 bytes plus its id (map slot, `Arc<Mutex<_>>`, a 24-byte state): ~10,000 per MB;
-//! * account with spending inside the last 72 h: + 3,872 bytes of history (446 `u64`
-//!   buckets and tier bookkeeping): ~250 per MB;
-//! * limit overrides: + 144 bytes.
+//! | account | bytes | per MB |
+//! |---|---|---|
+//! | idle (no spend in 72 h, no overrides, nothing reserved) | 82 | ~12,000 |
+//! | one spend in the last 72 h | 330 | ~3,000 |
+//! | one spend per minute for 1 h | 802 | ~1,250 |
+//! | one spend per minute for 24 h | 2,498 | ~400 |
+//! | one spend per minute for 72 h | 3,074 | ~330 |
+//! | worst case: a spend every 5 s for 72 h | 3,802 | ~260 |
 //!
-//! The history block is the price of the stated accuracy (each window bucketed at
-//! <= 1/60 of its length). The cascade shares buckets between windows (446 instead of
-//! 17 x 60 = 1,020), allocates the block on the first spend, frees it once the last
-//! spend ages out of 72 h, and `purge_idle` drops idle accounts altogether.
+//! Limit overrides add 144 bytes. The history is sparse (`cascade`): a 216-byte header
+//! (per-tier sums and boundaries) plus 8 bytes per non-empty bucket, allocated on the
+//! first spend and freed once the last spend ages out of 72 h; `purge_idle` drops idle
+//! accounts altogether. Before (dense rings of all 446 buckets) every account with any
+//! spend in 72 h cost 3,952 bytes. Steady spending cannot get much below the table:
+//! to stay within one bucket of <= 1/60 of each window as time moves on, a history must
+//! keep one amount per occupied bucket of the tier each spend still has to leave
+//! (~317 buckets for one spend per minute over 72 h, whatever the layout).
 
 mod account;
 mod cascade;
