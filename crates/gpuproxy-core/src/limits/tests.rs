@@ -315,8 +315,8 @@ proptest! {
         }
     }
 
-    /// The sparse history never holds more buckets than the dense layout had, its
-    /// allocation never outgrows that either, and bursty spending stays small.
+    /// The sparse history never holds more buckets than the dense layout had, and its
+    /// allocation never outgrows that either (bursts of any rate, any pauses).
     #[test]
     fn history_memory_is_bounded(
         bursts in prop::collection::vec((1u64..40, 0u64..2_000, 0u64..600), 1..60),
@@ -332,8 +332,8 @@ proptest! {
             }
             now += pause_min * MIN;
             h.advance(now);
-            // Each live bucket holds spending of a distinct bucket of its tier: with
-            // bursts of at most 40 requests it is far below the dense layout.
+            // After a pause the history holds at most one bucket per spend still
+            // inside 72 h, and never more than the dense layout.
             prop_assert!(h.len() <= TOTAL_SLOTS);
         }
     }
