@@ -26,7 +26,7 @@
 //! (per-tier sums and boundaries) plus 8 bytes per non-empty bucket, allocated on the
 //! first spend and freed once the last spend ages out of 72 h; `purge_idle` drops idle
 //! accounts altogether. Before (dense rings of all 446 buckets) every account with any
-//! spend in 72 h cost 3,952 bytes. Steady spending cannot get much below the table:
+//! spend in 72 h cost 3,954 bytes. Steady spending cannot get much below the table:
 //! to stay within one bucket of <= 1/60 of each window as time moves on, a history must
 //! keep one amount per occupied bucket of the tier each spend still has to leave
 //! (~317 buckets for one spend per minute over 72 h, whatever the layout).
