@@ -54,6 +54,10 @@ class InferenceRequest:
         return self._prompt
 
 
+#: Spliced in as the first member of a streamed body (the object has a `model` after it).
+_INCLUDE_USAGE = b'"stream_options":{"include_usage":true},'
+
+
 def _bad(message: str, param: str) -> GatewayError:
     return GatewayError(400, f"{param}: {message}", param=param, code="invalid_value")
 
@@ -94,7 +98,14 @@ def parse_request(raw: bytes, endpoint: Endpoint) -> InferenceRequest:
             raise _bad("must be an object", "stream_options")
         if not (options or {}).get("include_usage"):
             # Usage is how streams are metered exactly: ask for it on the client's behalf.
+            absent = "stream_options" not in fields  # (a `null` member must be replaced)
             fields["stream_options"] = {**(options or {}), "include_usage": True}
-            body = _encode(fields)
+            if absent:
+                # The usual case: splice the member in after `{` instead of re-encoding
+                # the whole body (which is only forwarded).
+                start = raw.index(b"{") + 1
+                body = raw[:start] + _INCLUDE_USAGE + raw[start:]
+            else:
+                body = _encode(fields)
             strip_usage = True
     return InferenceRequest(model, stream, max_tokens, fields, body, strip_usage)
