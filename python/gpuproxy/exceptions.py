@@ -6,7 +6,10 @@ classes here are the one place error types are defined for both languages.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
+    "ApiError",
     "BackendNotFound",
     "ConfigError",
     "GpuProxyError",
@@ -21,6 +24,36 @@ class GpuProxyError(Exception):
     """Base class of every error gpuproxy raises on purpose."""
 
 
+class ApiError(GpuProxyError):
+    """A deliberate, client-facing error: the one app-wide handler (`gpuproxy.api.errors`)
+    answers `http_status` with `{"error": {"message", "type", "code", "param"}}`, the
+    fields of `body_extra()` next to `error`, and the `headers()`.
+
+    Areas subclass it (accounts, billing, providers) and set `http_status` and `code` as
+    class attributes; `param` names the field or header the error is about.
+    """
+
+    http_status: int = 400
+    code: str = "invalid_request"
+    param: str | None = None
+
+    def __init__(self, message: str, *, code: str | None = None, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if param is not None:
+            self.param = param
+
+    def body_extra(self) -> dict[str, Any]:
+        """Top-level fields added next to `error` in the response body."""
+        return {}
+
+    def headers(self) -> dict[str, str]:
+        """Response headers (e.g. Retry-After)."""
+        return {}
+
+
 class ConfigError(GpuProxyError):
     """A setting is missing or invalid; the message names the variable and accepted values."""
 
@@ -33,16 +66,25 @@ class BackendNotFound(GpuProxyError, KeyError):
     """A backend id is not in the pool."""
 
 
-class SpendLimitExceeded(GpuProxyError):
-    """A reservation would take one or more spend windows past their limit.
+class SpendLimitExceeded(ApiError):
+    """A reservation would take one or more spend windows past their limit (402).
 
     `windows` lists the names of the windows that would be exceeded (e.g. ``"5min"``,
     ``"1440min"``, ``"48h"``; all names are in ``gpuproxy._core.SPEND_WINDOWS``).
     """
 
+    http_status = 402
+    code = "spending_limit_exceeded"
+
     def __init__(self, message: str, windows: list[str] | None = None) -> None:
         super().__init__(message)
         self.windows: list[str] = list(windows or [])
+
+    def body_extra(self) -> dict[str, Any]:
+        return {"windows": list(self.windows)}
+
+    def headers(self) -> dict[str, str]:
+        return {"X-GuardRails-Exceeded": "true"}
 
 
 class RateLimited(GpuProxyError):

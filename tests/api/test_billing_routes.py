@@ -10,7 +10,7 @@ from litestar import Litestar, get
 from litestar.testing import AsyncTestClient
 from tests.billing.support import BILLING_ENV, BillingApp, billing_app
 
-from gpuproxy.api.billing_errors import BILLING_EXCEPTION_HANDLERS
+from gpuproxy.api.errors import EXCEPTION_HANDLERS
 from gpuproxy.billing.errors import PaymentRequiredError, QuotaExceededError, Violation
 from gpuproxy.billing.windows import WINDOW_NAMES
 from gpuproxy.config import Settings
@@ -230,7 +230,7 @@ async def test_refusals_render_402_with_violations_and_the_header() -> None:
     async def quota() -> None:
         raise QuotaExceededError("request quota reached", retry_after=30)
 
-    app = Litestar([refuse, broke, quota], exception_handlers=BILLING_EXCEPTION_HANDLERS)
+    app = Litestar([refuse, broke, quota], exception_handlers=EXCEPTION_HANDLERS)
     async with AsyncTestClient(app) as client:
         response = await client.get("/spend")
         assert response.status_code == 402

@@ -1,8 +1,8 @@
-"""Domain errors of the accounts area; the HTTP layer maps each to a status (`http_status`)."""
+"""Domain errors of the accounts area: `ApiError`s, rendered by the app-wide handler."""
 
 from __future__ import annotations
 
-from gpuproxy.exceptions import GpuProxyError
+from gpuproxy.exceptions import ApiError
 
 __all__ = [
     "AccountsError",
@@ -17,9 +17,13 @@ __all__ = [
 ]
 
 
-class AccountsError(GpuProxyError):
+class AccountsError(ApiError):
     http_status = 400
     code = "invalid_request"
+
+    def headers(self) -> dict[str, str]:
+        # A store outage is short-lived: tell clients to retry soon rather than give up.
+        return {"Retry-After": "1"} if self.http_status == 503 else {}
 
 
 class InvalidInput(AccountsError):
@@ -28,7 +32,7 @@ class InvalidInput(AccountsError):
     code = "invalid_value"
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+        super().__init__(f"{field}: {message}", param=field)
         self.field = field
 
 
@@ -62,6 +66,9 @@ class LoginThrottled(AccountsError):
     def __init__(self, retry_after_s: int) -> None:
         super().__init__("too many failed logins; try again later")
         self.retry_after_s = max(1, retry_after_s)
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
 
 
 class NotFound(AccountsError):

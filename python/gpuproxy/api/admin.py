@@ -15,7 +15,7 @@ from gpuproxy.accounts._time import now_ms
 from gpuproxy.accounts.errors import NotFound
 from gpuproxy.accounts.service import AccountsService
 from gpuproxy.accounts.users import User
-from gpuproxy.api.accounts_http import ACCOUNTS_EXCEPTION_HANDLERS, accounts_of, client_ip
+from gpuproxy.api.accounts_http import accounts_of, client_ip
 from gpuproxy.api.auth_schemas import (
     AdminCreateUser,
     AdminUpdateUser,
@@ -50,7 +50,6 @@ class AdminController(Controller):
     path = "/api/v1/admin"
     tags = ["admin"]  # noqa: RUF012 - Litestar reads it as a class attribute
     guards = [requires_admin]  # noqa: RUF012
-    exception_handlers = ACCOUNTS_EXCEPTION_HANDLERS
 
     @get("/users", summary="List users")
     async def list_users(

@@ -11,7 +11,6 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 
 from gpuproxy.accounts._time import now_ms
 from gpuproxy.api.accounts_http import (
-    ACCOUNTS_EXCEPTION_HANDLERS,
     accounts_of,
     client_ip,
     user_agent,
@@ -44,7 +43,6 @@ __all__ = ["AuthController"]
 class AuthController(Controller):
     path = "/api/v1/auth"
     tags = ["auth"]  # noqa: RUF012 - Litestar reads it as a class attribute
-    exception_handlers = ACCOUNTS_EXCEPTION_HANDLERS
 
     @post("/register", status_code=HTTP_201_CREATED, summary="Create an account")
     async def register(

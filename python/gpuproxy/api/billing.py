@@ -15,7 +15,6 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
 from gpuproxy.api.billing_common import Amount, billing_of, page, parse_amount
-from gpuproxy.api.billing_errors import BILLING_EXCEPTION_HANDLERS
 from gpuproxy.api.deps import ServicesDep
 from gpuproxy.api.guards import principal_of, requires_scope
 from gpuproxy.billing.credits import update_account
@@ -70,7 +69,6 @@ class BillingController(Controller):
     path = "/api/v1/billing"
     tags = ["billing"]  # noqa: RUF012 - Litestar reads it as a class attribute
     guards = [requires_scope("billing")]  # noqa: RUF012
-    exception_handlers = BILLING_EXCEPTION_HANDLERS
 
     @get("/credits", summary="The caller's credits (credits_remaining, credits_total, ...)")
     async def credits(

@@ -13,7 +13,6 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from gpuproxy.api.billing_common import Amount, billing_of, page, parse_amount
-from gpuproxy.api.billing_errors import BILLING_EXCEPTION_HANDLERS
 from gpuproxy.api.deps import ServicesDep
 from gpuproxy.api.guards import principal_of, requires_admin
 from gpuproxy.billing.credits import update_account
@@ -75,7 +74,6 @@ class BillingAdminController(Controller):
     path = "/api/v1/billing/admin"
     tags = ["billing", "admin"]  # noqa: RUF012 - Litestar reads it as a class attribute
     guards = [requires_admin]  # noqa: RUF012
-    exception_handlers = BILLING_EXCEPTION_HANDLERS
 
     @get("/users/{user_id:str}/credits", summary="A user's credits")
     async def credits(self, services: ServicesDep, user_id: FromPath[str]) -> dict[str, Any]:

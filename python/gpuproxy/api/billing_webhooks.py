@@ -8,7 +8,6 @@ from litestar import Controller, Request, post
 from litestar.status_codes import HTTP_200_OK
 
 from gpuproxy.api.billing_common import billing_of
-from gpuproxy.api.billing_errors import BILLING_EXCEPTION_HANDLERS
 from gpuproxy.api.deps import ServicesDep
 from gpuproxy.billing._util import now_ms
 from gpuproxy.billing.errors import InvalidBillingInput, ProviderNotConfigured
@@ -28,7 +27,6 @@ async def _body(request: Request[Any, Any, Any]) -> bytes:
 class BillingWebhooksController(Controller):
     path = "/api/v1/billing/webhooks"
     tags = ["billing"]  # noqa: RUF012 - Litestar reads it as a class attribute
-    exception_handlers = BILLING_EXCEPTION_HANDLERS
 
     @post("/stripe", status_code=HTTP_200_OK, exclude_from_auth=True, summary="Stripe webhook")
     async def stripe(

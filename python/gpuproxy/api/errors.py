@@ -2,6 +2,8 @@
 
 Client mistakes (validation, bad JSON, unknown routes) are 4xx naming the problem; an
 unexpected exception is a 500 with no internals in the body (logged with the request id).
+Deliberate domain errors (`gpuproxy.exceptions.ApiError`: accounts, billing, providers)
+go through one handler: their status, code, param, extra body fields and headers.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-__all__ = ["EXCEPTION_HANDLERS", "error_body"]
+from gpuproxy.exceptions import ApiError
+
+__all__ = ["EXCEPTION_HANDLERS", "api_error_body", "error_body", "error_parts"]
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +95,26 @@ def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Resp
     return Response(body, status_code=exc.status_code, headers=headers)
 
 
+def api_error_body(exc: ApiError) -> dict[str, Any]:
+    """The JSON body of a deliberate error: `error` plus the error's extra top-level fields."""
+    body = error_body(exc.http_status, str(exc), code=exc.code, param=exc.param)
+    body.update(exc.body_extra())
+    return body
+
+
+def error_parts(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """(status, body, headers) for an error reported inside a larger answer (e.g. one slot of
+    a GPU reservation); anything but an `ApiError` is a logged 500 with no internals."""
+    if isinstance(exc, ApiError):
+        return exc.http_status, api_error_body(exc), exc.headers()
+    log.error("unexpected error", exc_info=exc)
+    return 500, error_body(500, "internal server error", code="internal"), {}
+
+
+def _api_error(request: Request[Any, Any, Any], exc: ApiError) -> Response[Any]:
+    return Response(api_error_body(exc), status_code=exc.http_status, headers=exc.headers())
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     body = error_body(HTTP_500_INTERNAL_SERVER_ERROR, "internal server error", code="internal")
@@ -99,5 +123,6 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: _http_exception,
+    ApiError: _api_error,
     Exception: _unexpected,
 }

@@ -20,8 +20,8 @@ from litestar import Controller, Request, Response, delete, get, post
 from litestar.params import FromPath
 
 from gpuproxy.api.deps import ServicesDep
+from gpuproxy.api.errors import error_parts
 from gpuproxy.api.gpu_common import json_object, providers_of
-from gpuproxy.api.gpu_errors import GPU_EXCEPTION_HANDLERS, error_parts
 from gpuproxy.api.gpu_views import failure_view, instance_view, offer_view, reservation_view
 from gpuproxy.api.guards import principal_of, requires_scope
 from gpuproxy.providers.errors import InvalidRequest
@@ -73,7 +73,6 @@ def parse_filters(values: Mapping[str, Any]) -> OfferFilters:
 class GpuController(Controller):
     path = "/api/v1/gpu"
     guards = [requires_scope("gpu")]  # noqa: RUF012 - Litestar reads a plain list
-    exception_handlers = GPU_EXCEPTION_HANDLERS
     tags = ["gpu"]  # noqa: RUF012
 
     @get("/instances")

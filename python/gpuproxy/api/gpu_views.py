@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpuproxy.api.gpu_errors import error_parts
+from gpuproxy.api.errors import error_parts
 from gpuproxy.money import micros_to_dollars
 from gpuproxy.providers.instances import InstanceRecord
 from gpuproxy.providers.listing import ProviderFailure

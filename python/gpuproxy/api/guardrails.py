@@ -14,7 +14,6 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from gpuproxy.api.billing_common import Amount, billing_of, page, parse_amount
-from gpuproxy.api.billing_errors import BILLING_EXCEPTION_HANDLERS
 from gpuproxy.api.deps import ServicesDep
 from gpuproxy.api.guards import principal_of, requires_admin, requires_scope
 from gpuproxy.billing.errors import BillingNotFound, InvalidBillingInput
@@ -57,7 +56,6 @@ class GuardRailsController(Controller):
     path = "/api/v1/guardrails"
     tags = ["guardrails"]  # noqa: RUF012 - Litestar reads it as a class attribute
     guards = [requires_scope("billing")]  # noqa: RUF012
-    exception_handlers = BILLING_EXCEPTION_HANDLERS
 
     @get("/spending", summary="Spending, limit, remaining and exceeded for every window")
     async def spending(
@@ -115,7 +113,6 @@ class GuardRailsAdminController(Controller):
     path = "/api/v1/guardrails"
     tags = ["guardrails", "admin"]  # noqa: RUF012 - Litestar reads it as a class attribute
     guards = [requires_admin]  # noqa: RUF012
-    exception_handlers = BILLING_EXCEPTION_HANDLERS
 
     @post("/spending/reset", status_code=HTTP_200_OK, summary="Forget a user's spending (admin)")
     async def reset(

@@ -18,7 +18,6 @@ from litestar import Controller, Request, get, put
 
 from gpuproxy.api.deps import ServicesDep
 from gpuproxy.api.gpu_common import json_object, providers_of
-from gpuproxy.api.gpu_errors import GPU_EXCEPTION_HANDLERS
 from gpuproxy.api.guards import principal_of, requires_admin, requires_auth, requires_scope
 from gpuproxy.providers.errors import InvalidRequest
 from gpuproxy.providers.loads import InstanceLoad, instance_loads, provider_loads
@@ -44,7 +43,6 @@ async def _server_loads(
 
 class LoadBalancerController(Controller):
     path = "/api/v1/loadbalancer"
-    exception_handlers = GPU_EXCEPTION_HANDLERS
     tags = ["loadbalancer"]  # noqa: RUF012
 
     @get("/loads", guards=[requires_scope("gpu")])

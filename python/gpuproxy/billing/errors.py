@@ -1,7 +1,8 @@
 """Billing errors: each knows its HTTP status, error code and the field it is about.
 
-The HTTP layer renders them as `{"error": {"message", "type", "code", "param"}}`; a refusal
-for money (402) adds the guard-rail `violations` and the `X-GuardRails-Exceeded` header.
+They are `ApiError`s: the app-wide handler renders them as `{"error": {"message", "type",
+"code", "param"}}`; a refusal for money (402) adds the guard-rail `violations` and the
+`X-GuardRails-Exceeded` header.
 Messages never contain card data or secrets.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gpuproxy.exceptions import GpuProxyError
+from gpuproxy.exceptions import ApiError
 from gpuproxy.money import micros_to_dollars
 
 __all__ = [
@@ -27,60 +28,51 @@ __all__ = [
 ]
 
 
-class BillingError(GpuProxyError):
-    status_code = 400
+class BillingError(ApiError):
+    http_status = 400
     code = "billing_error"
 
-    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
-        if code is not None:
-            self.code = code
-
-    def body_extra(self) -> dict[str, Any]:
-        """Top-level fields added next to `error` in the response body."""
-        return {}
-
-    def headers(self) -> dict[str, str]:
-        return {}
+    @property
+    def status_code(self) -> int:
+        """Same as `http_status` (the gateway's billing hook reads this name)."""
+        return self.http_status
 
 
 class InvalidBillingInput(BillingError):
     """The caller sent something wrong; `param` names the field or header."""
 
-    status_code = 400
+    http_status = 400
     code = "invalid_value"
 
 
 class BillingNotFound(BillingError):
-    status_code = 404
+    http_status = 404
     code = "not_found"
 
 
 class BillingConflict(BillingError):
     """E.g. an idempotency key reused with other parameters, a transaction already used."""
 
-    status_code = 409
+    http_status = 409
     code = "conflict"
 
 
 class ProviderNotConfigured(BillingError):
-    status_code = 503
+    http_status = 503
     code = "provider_not_configured"
 
 
 class PaymentProviderError(BillingError):
     """The payment provider or chain endpoint failed or answered something unusable."""
 
-    status_code = 502
+    http_status = 502
     code = "payment_provider_error"
 
 
 class PaymentDeclined(BillingError):
     """The provider declined the payment (Stripe card_error)."""
 
-    status_code = 402
+    http_status = 402
     code = "card_declined"
 
 
@@ -105,7 +97,7 @@ class Violation:
 class PaymentRequiredError(BillingError):
     """A spend was refused: `reason` is `credits`, `quota` or `guardrails`."""
 
-    status_code = 402
+    http_status = 402
 
     def __init__(
         self, message: str, *, reason: str, violations: list[Violation] | None = None
@@ -131,7 +123,7 @@ class PaymentRequiredError(BillingError):
 class QuotaExceededError(BillingError):
     """A usage quota (requests or GPU time per period) is used up until `retry_after` s."""
 
-    status_code = 429
+    http_status = 429
     code = "quota_exceeded"
 
     def __init__(self, message: str, *, retry_after: int) -> None:

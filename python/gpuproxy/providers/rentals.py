@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from gpuproxy.exceptions import ApiError
 from gpuproxy.providers.base import Provider
 from gpuproxy.providers.errors import (
     InvalidRequest,
@@ -74,8 +75,16 @@ def _settled(task: asyncio.Task[InstanceRecord]) -> None:
         task.exception()
 
 
-class InstanceNotFound(LookupError):
-    """No such instance, or not the caller's (both answer 404)."""
+class InstanceNotFound(ApiError, LookupError):
+    """No such instance, or not the caller's (both answer 404: ids cannot be probed)."""
+
+    http_status = 404
+    code = "instance_not_found"
+
+    def __init__(self, instance_id: str) -> None:
+        # The id comes from the caller: cut it so the answer cannot be made arbitrarily long.
+        super().__init__(f"instance {str(instance_id)[:64]!r} not found")
+        self.instance_id = instance_id
 
 
 def can_see(principal: Principal, record: InstanceRecord) -> bool:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
+from gpuproxy.exceptions import ApiError
 from gpuproxy.providers.errors import (
     InstanceStartFailed,
     InvalidRequest,
@@ -57,8 +58,11 @@ _OFFER_ERRORS = (ProviderNotFound, ProviderBadRequest, InstanceStartFailed)
 SlotStatus = Literal["reserved", "failed", "rolled_back"]
 
 
-class NotEnoughOffers(Exception):
-    """Fewer matching offers than asked for (with all_or_nothing), or none at all."""
+class NotEnoughOffers(ApiError):
+    """Fewer matching offers than asked for (with all_or_nothing), or none at all (409)."""
+
+    http_status = 409
+    code = "not_enough_offers"
 
     def __init__(self, available: int, requested: int, errors: list[ProviderFailure]) -> None:
         super().__init__(
@@ -69,6 +73,14 @@ class NotEnoughOffers(Exception):
         self.available = available
         self.requested = requested
         self.errors = errors
+
+    def body_extra(self) -> dict[str, Any]:
+        return {
+            "available": self.available,
+            "provider_errors": [
+                {"provider": f.provider, "message": f.message, "type": f.type} for f in self.errors
+            ],
+        }
 
 
 class SlotResult(msgspec.Struct, kw_only=True):
