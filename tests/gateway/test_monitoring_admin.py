@@ -14,7 +14,7 @@ async def test_monitoring_is_for_admins_and_reports_traffic(gateway: GatewayServ
     alice = await gateway.user()
     worker = await gateway.spawn_worker(alice, "--model", "m1")
     async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as c:
-        for path in ("queue", "workers", "metrics"):
+        for path in ("queue", "workers", "metrics", "metrics/prometheus"):
             assert (
                 await c.get(f"/api/monitoring/{path}", headers=alice.headers)
             ).status_code == 403
@@ -30,6 +30,7 @@ async def test_monitoring_is_for_admins_and_reports_traffic(gateway: GatewayServ
         workers = (await c.get("/api/monitoring/workers", headers=admin.headers)).json()
         metrics = (await c.get("/api/monitoring/metrics", headers=admin.headers)).json()
         queue = (await c.get("/api/monitoring/queue", headers=admin.headers)).json()
+        exposition = await c.get("/api/monitoring/metrics/prometheus", headers=admin.headers)
     assert (workers["total"], workers["healthy"]) == (1, 1)
     (info,) = workers["workers"]
     assert info["id"] == gateway.worker_id_of(worker)
@@ -47,6 +48,15 @@ async def test_monitoring_is_for_admins_and_reports_traffic(gateway: GatewayServ
     assert one_minute["users"][alice.id]["requests"] == 4
     assert set(metrics["windows"]) == {"1m", "5m", "15m", "60m"}
     assert queue["depth"] == 0
+    assert exposition.headers["content-type"].startswith("text/plain; version=0.0.4")
+    samples = dict(
+        line.rsplit(" ", 1) for line in exposition.text.splitlines() if not line.startswith("#")
+    )
+    assert samples["gpuproxy_requests_total"] == "4"  # the unknown model never reached a pool
+    assert samples['gpuproxy_model_requests{model="m1"}'] == "4"
+    assert samples['gpuproxy_model_errors{model="m1"}'] == "0"
+    assert float(samples['gpuproxy_model_latency_ms{model="m1",quantile="0.99"}']) > 0
+    assert not any(alice.id in name for name in samples)  # no per-user series
     assert queue["counters"]["admitted_immediately"] == 4
 
 

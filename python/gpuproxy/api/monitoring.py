@@ -7,6 +7,8 @@
   errors, latency EWMA).
 - `GET /api/monitoring/metrics`: per-model and per-user requests, errors, tokens, cost and
   latency / time-to-first-token percentiles over the last 1, 5, 15 and 60 minutes.
+- `GET /api/monitoring/metrics/prometheus`: the same per model (last minute) in the
+  Prometheus text format, for `proxy/prometheus.yml`.
 
 Figures are this process's (each proxy process routes its own traffic); the usage table
 holds the durable, cluster-wide record.
@@ -17,11 +19,12 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Controller, get
+from litestar import Controller, Response, get
 
 from gpuproxy.api.deps import ServicesDep
 from gpuproxy.api.gateway_common import GATEWAY_EXCEPTION_HANDLERS, gateway_of
 from gpuproxy.api.guards import requires_admin
+from gpuproxy.gateway.prometheus import CONTENT_TYPE, render_prometheus
 from gpuproxy.money import micros_to_dollars
 
 __all__ = ["MonitoringController"]
@@ -104,6 +107,11 @@ class MonitoringController(Controller):
             "workers": workers,
             "pools": pools,
         }
+
+    @get("/metrics/prometheus", summary="Per-model metrics in the Prometheus text format")
+    async def prometheus(self, services: ServicesDep) -> Response[str]:
+        report = gateway_of(services).metrics.report(include_users=False)
+        return Response(render_prometheus(report), media_type=CONTENT_TYPE)
 
     @get("/metrics", summary="Per-model and per-user request statistics over recent windows")
     async def metrics(self, services: ServicesDep) -> dict[str, Any]:
