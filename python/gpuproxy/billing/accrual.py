@@ -24,7 +24,8 @@ from gpuproxy.billing._util import now_ms
 from gpuproxy.billing.guardrails import GuardHold, GuardRails
 from gpuproxy.billing.ledger import EntryType, Movement, Posted, post_in
 from gpuproxy.billing.quotas import Quotas
-from gpuproxy.storage.database import Database, Row
+from gpuproxy.storage.database import Database, Executor, Row
+from gpuproxy.storage.retry import retry_transient
 
 __all__ = ["AccrualBill", "ExceededHandler", "GpuAccrual"]
 
@@ -160,7 +161,8 @@ class GpuAccrual:
         amount = total - int(row["billed_micros"])
         instance_id, user_id = str(row["instance_id"]), str(row["user_id"])
         quota = await self._quotas.get(user_id)
-        async with self._db.transaction() as tx:
+
+        async def write(tx: Executor) -> tuple[Posted | None, bool]:
             claimed = await tx.execute(
                 "UPDATE gpu_accruals SET billed_minutes = $2, billed_micros = $3, updated_at = $4 "
                 "WHERE instance_id = $1 AND billed_minutes = $5",
@@ -171,7 +173,7 @@ class GpuAccrual:
                 old_minutes,
             )
             if not claimed:
-                return None  # another process billed these minutes
+                return None, False  # another process billed these minutes
             posted: Posted | None = None
             if amount > 0:
                 posted = await post_in(
@@ -187,9 +189,12 @@ class GpuAccrual:
                         metadata={"price_per_hour_micros": price, "minutes": minutes - old_minutes},
                     ),
                 )
-            quota_hit = await self._quotas.add_gpu_seconds(
-                tx, quota, (minutes - old_minutes) * 60, end
-            )
+            hit = await self._quotas.add_gpu_seconds(tx, quota, (minutes - old_minutes) * 60, end)
+            return posted, hit
+
+        # One transaction (on SQLite one hop: the shared write lock is held for the SQL
+        # only); a transient lock/busy error is retried at once, others at the next tick.
+        posted, quota_hit = await retry_transient(lambda: self._db.atomic(write))
         if posted is None:
             return None
         self._on_posted(posted)

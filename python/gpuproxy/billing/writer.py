@@ -2,9 +2,12 @@
 
 Commits add to an in-memory sum per (user, entry type); every BILLING_FLUSH_INTERVAL_MS the
 writer turns each sum into one ledger row (with the request count in its metadata) in one
-transaction. Each batch gets its idempotency keys before the first attempt, so a retry
-after an ambiguous failure (commit sent, answer lost) cannot debit twice. `drain()` writes
-everything left at shutdown.
+transaction (`db.atomic`: on SQLite one hop to the connection's thread, so the write lock
+shared by several workers is held for the SQL only). A transient lock/busy error is retried
+at once with back-off (`retry_transient`); any failure keeps the batch for the next flush.
+Each batch gets its idempotency keys before the first attempt, so a retry after an
+ambiguous failure (commit sent, answer lost) cannot debit twice. `drain()` writes everything
+left at shutdown.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from dataclasses import dataclass, field
 from gpuproxy.billing._util import now_ms
 from gpuproxy.billing.gate import CreditGate
 from gpuproxy.billing.ledger import EntryType, Movement, Posted, post_in
-from gpuproxy.storage.database import Database
+from gpuproxy.storage.database import Database, Executor
+from gpuproxy.storage.retry import is_transient, retry_transient
 
 __all__ = ["LedgerWriter"]
 
@@ -107,11 +111,17 @@ class LedgerWriter:
                 return 0
             # Sorted by user so concurrent writers of several instances lock rows in one order.
             batch.sort(key=lambda item: item[0].user_id)
+
+            async def write(tx: Executor) -> list[Posted]:
+                return [await post_in(tx, movement) for movement, _ in batch]
+
             try:
-                async with self._db.transaction() as tx:
-                    posted = [await post_in(tx, movement) for movement, _ in batch]
-            except Exception:
-                log.exception("ledger batch of %d rows failed; will retry", len(batch))
+                posted = await retry_transient(lambda: self._db.atomic(write))
+            except Exception as exc:
+                if is_transient(exc):
+                    log.warning("ledger batch of %d rows: %s; will retry", len(batch), exc)
+                else:
+                    log.exception("ledger batch of %d rows failed; will retry", len(batch))
                 self._retry = batch
                 return 0
             for (movement, amount), result in zip(batch, posted, strict=True):

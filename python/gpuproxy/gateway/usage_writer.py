@@ -1,26 +1,35 @@
 """Usage rows: one per gateway request, written to the database in batches.
 
-`record()` is synchronous and O(1) (an append): the request path never waits for the
-database. A background task writes a batch when `batch_size` rows are buffered or every
-`flush_interval_s`, with one `executemany` per batch. A failed write keeps the rows and is
-retried with back-off; past `max_buffered` rows new ones are dropped and counted (a
-database outage must not exhaust memory). `drain()` (a shutdown hook) writes everything left,
-so nothing is lost on a graceful shutdown.
+`record_row()` is synchronous and O(1) (a list append of a ready tuple): the request path
+never waits for the database and builds no intermediate object. A background task writes
+when `batch_size` rows are buffered or every `flush_interval_s` (jittered per process, so
+several workers on one SQLite file do not collide in step): everything buffered, up to
+`max_rows_per_write`, in ONE `executemany` (one transaction, one hop to the database).
+Rows leave the buffer only after their write committed. A transient lock/busy error is
+retried at once a few times with back-off (`retry_transient`); any other failure keeps the
+rows for the next round, with back-off. Past `max_buffered` rows new ones are dropped and
+counted (a database outage must not exhaust memory). `drain()` (a shutdown hook) writes
+everything left, so nothing is lost on a graceful shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import random
 import time
-from collections import deque
 
 import msgspec
 
 from gpuproxy.storage.database import Database
+from gpuproxy.storage.retry import is_transient, retry_transient
 
-__all__ = ["UsageRecord", "UsageWriter"]
+__all__ = ["UsageRecord", "UsageRow", "UsageWriter"]
+
+#: One row in `_INSERT`'s column order (what `UsageRecord.row()` returns).
+UsageRow = tuple[object, ...]
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +68,7 @@ class UsageRecord(msgspec.Struct, kw_only=True):
     #: completion tokens per second of generation (None without completion tokens)
     tokens_per_s: float | None = None
 
-    def row(self) -> tuple[object, ...]:
+    def row(self) -> UsageRow:
         return (
             self.id,
             self.request_id,
@@ -92,12 +101,14 @@ class UsageWriter:
         batch_size: int = 500,
         flush_interval_s: float = 0.5,
         max_buffered: int = 200_000,
+        max_rows_per_write: int = 5_000,
     ) -> None:
         self._db = db
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
         self.max_buffered = max_buffered
-        self._buffer: deque[UsageRecord] = deque()
+        self.max_rows_per_write = max(max_rows_per_write, batch_size)
+        self._buffer: list[UsageRow] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -106,14 +117,18 @@ class UsageWriter:
         self.failures = 0
 
     def record(self, record: UsageRecord) -> None:
+        self.record_row(record.row())
+
+    def record_row(self, row: UsageRow) -> None:
+        """Buffer one row (`_INSERT`'s column order); the hot path's call."""
         buffer = self._buffer
         if len(buffer) >= self.max_buffered:
             # The newest row is dropped, not the oldest: a batch being written is the
-            # head of the buffer and must stay in place until it is popped.
+            # head of the buffer and must stay in place until it is committed.
             self.dropped += 1
             return
-        buffer.append(record)
-        if len(buffer) >= self.batch_size:
+        buffer.append(row)
+        if len(buffer) == self.batch_size:
             self._wake.set()
 
     @property
@@ -129,8 +144,11 @@ class UsageWriter:
     async def _run(self) -> None:
         backoff = self.flush_interval_s
         while not self._closing:
+            # +-25% per wait: workers started together drift apart instead of all taking
+            # the SQLite write lock at the same instant.
+            timeout = backoff * random.uniform(0.75, 1.25)  # noqa: S311 - not crypto
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
             self._wake.clear()
             if self._closing:
                 break
@@ -138,18 +156,21 @@ class UsageWriter:
             backoff = self.flush_interval_s if await self.flush() else min(30.0, backoff * 2)
 
     async def flush(self) -> bool:
-        """Write everything buffered, batch by batch; False when the database failed."""
+        """Write everything buffered; False when the database failed (rows kept)."""
         while self._buffer:
-            count = min(self.batch_size, len(self._buffer))
-            batch = [self._buffer[i] for i in range(count)]
+            batch = self._buffer[: self.max_rows_per_write]
+            count = len(batch)
             try:
-                await self._db.executemany(_INSERT, [r.row() for r in batch])
-            except Exception:
+                await retry_transient(functools.partial(self._db.executemany, _INSERT, batch))
+            except Exception as exc:
                 self.failures += 1
-                log.exception("writing %d usage rows failed; will retry", count)
+                if is_transient(exc):
+                    log.warning("writing %d usage rows: %s; will retry", count, exc)
+                else:
+                    log.exception("writing %d usage rows failed; will retry", count)
                 return False
-            for _ in range(count):
-                self._buffer.popleft()
+            # Only the written head goes: rows recorded during the write stay queued.
+            del self._buffer[:count]
             self.written += count
         return True
 

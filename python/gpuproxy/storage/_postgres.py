@@ -6,15 +6,17 @@ pooling works (a statement may land on another server connection).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import asyncpg
 
 from gpuproxy.storage.database import Executor, Row
 
 __all__ = ["PostgresDatabase"]
+
+T = TypeVar("T")
 
 
 class _Connection:
@@ -83,6 +85,10 @@ class PostgresDatabase:
     async def transaction(self) -> AsyncIterator[Executor]:
         async with self._pool.acquire() as conn, conn.transaction():
             yield _Connection(conn)
+
+    async def atomic(self, body: Callable[[Executor], Coroutine[Any, Any, T]]) -> T:
+        async with self.transaction() as tx:
+            return await body(tx)
 
     async def ping(self) -> bool:
         try:

@@ -2,14 +2,21 @@
 
 One connection serves the process; an asyncio lock gives each statement or transaction
 exclusive use of it, so a transaction's statements never interleave with others.
+
+Several processes (Granian workers) share the file and take turns on its one write lock.
+Batched writes (`executemany`, `atomic`) therefore run BEGIN ... COMMIT in ONE hop to the
+connection's thread: the lock is held for the SQLite work only, never across event-loop
+turns of a busy process (which made other workers wait past `busy_timeout` and fail with
+"database is locked").
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,7 +32,9 @@ T = TypeVar("T")
 _PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\$(\d+)")
 
 
+@functools.lru_cache(maxsize=1024)
 def translate_placeholders(sql: str) -> str:
+    # Cached: the same few hundred statements are translated on every call otherwise.
     return _PLACEHOLDER.sub(lambda m: f"?{m.group(1)}" if m.group(1) else m.group(0), sql)
 
 
@@ -60,6 +69,53 @@ class _Statements:
         return None if row is None else next(iter(row.values()), None)
 
 
+class _InlineStatements:
+    """Statements run at once on the connection's thread (inside `atomic`): their coroutines
+    never suspend, so a whole transaction body completes in one `send()`."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        return self._conn.execute(translate_placeholders(sql), args).rowcount
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._conn.executemany(translate_placeholders(sql), rows)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        return [dict(r) for r in self._conn.execute(translate_placeholders(sql), args).fetchall()]
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        row = self._conn.execute(translate_placeholders(sql), args).fetchone()
+        return None if row is None else dict(row)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        row = await self.fetchrow(sql, *args)
+        return None if row is None else next(iter(row.values()), None)
+
+
+def _in_write_transaction(conn: sqlite3.Connection, work: Callable[[], T]) -> T:
+    """BEGIN IMMEDIATE, `work`, COMMIT on the calling (connection) thread; ROLLBACK on error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = work()
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return result
+
+
+def _drive(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coro.close()
+    raise RuntimeError("an atomic() body may only await its executor's statements")
+
+
 class SqliteDatabase:
     dialect: Literal["sqlite"] = "sqlite"
 
@@ -70,7 +126,7 @@ class SqliteDatabase:
         self._statements = _Statements(self)
 
     @classmethod
-    async def open(cls, path: Path | str) -> SqliteDatabase:
+    async def open(cls, path: Path | str, *, busy_timeout_ms: int = 5000) -> SqliteDatabase:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         loop = asyncio.get_running_loop()
 
@@ -83,7 +139,7 @@ class SqliteDatabase:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             return conn
 
         return cls(await loop.run_in_executor(executor, connect), executor)
@@ -98,8 +154,25 @@ class SqliteDatabase:
             return await self._statements.execute(sql, *args)
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        async with self.transaction() as tx:
-            await tx.executemany(sql, rows)
+        """All rows in one write transaction, in one hop to the connection's thread."""
+        statement = translate_placeholders(sql)
+
+        def work(c: sqlite3.Connection) -> None:
+            _in_write_transaction(c, lambda: c.executemany(statement, rows))
+
+        async with self._lock:
+            await self.run(work)
+
+    async def atomic(self, body: Callable[[Executor], Coroutine[Any, Any, T]]) -> T:
+        """Run `body(tx)` as one transaction. Here the whole body runs on the connection's
+        thread in one hop (it must await only `tx`'s statements), so the file's write lock
+        is never held across event-loop turns."""
+
+        def work(c: sqlite3.Connection) -> T:
+            return _in_write_transaction(c, lambda: _drive(body(_InlineStatements(c))))
+
+        async with self._lock:
+            return await self.run(work)
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         async with self._lock:

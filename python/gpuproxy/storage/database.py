@@ -8,15 +8,16 @@ JSON is TEXT, booleans are INTEGER 0/1 (compare with `= 1`, read with `bool()`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from gpuproxy.config import Settings
 
 __all__ = ["Database", "Executor", "Row", "open_database"]
 
 Row = dict[str, Any]
+T = TypeVar("T")
 Dialect = Literal["sqlite", "postgres"]
 
 
@@ -46,6 +47,11 @@ class Database(Executor, Protocol):
 
     def transaction(self) -> AbstractAsyncContextManager[Executor]:
         """A transaction: committed when the block exits normally, rolled back on error."""
+
+    async def atomic(self, body: Callable[[Executor], Coroutine[Any, Any, T]]) -> T:
+        """`body(tx)` in one transaction, returning its result. `body` must await only
+        `tx`'s statements: on SQLite the whole body then runs on the connection's thread in
+        one hop, so the shared file's write lock is held for the SQL work only."""
 
     async def ping(self) -> bool:
         """True when the database answers a trivial query."""
