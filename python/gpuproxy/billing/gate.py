@@ -63,14 +63,23 @@ class CreditGate:
         cap = row["cap_micros"]
         return int(row["balance_micros"]), self._default_cap if cap is None else int(cap)
 
-    async def _get(self, user_id: str) -> _Credit:
+    def _cached(self, user_id: str) -> _Credit | None:
+        """The cached credit (a stale one is refreshed in the background), or None."""
         credit = self._users.get(user_id)
+        if (
+            credit is not None
+            and not credit.refreshing
+            and time.monotonic() - credit.loaded_at > self._ttl
+        ):
+            credit.refreshing = True
+            task = asyncio.get_running_loop().create_task(self._refresh(user_id, credit))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return credit
+
+    async def _get(self, user_id: str) -> _Credit:
+        credit = self._cached(user_id)
         if credit is not None:
-            if time.monotonic() - credit.loaded_at > self._ttl and not credit.refreshing:
-                credit.refreshing = True
-                task = asyncio.get_running_loop().create_task(self._refresh(user_id, credit))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
             return credit
         pending = self._loading.get(user_id)
         if pending is not None:
@@ -106,7 +115,21 @@ class CreditGate:
         """Admit and hold `amount`, or raise 402 naming credits_cap."""
         if not self.enforced:
             return
-        credit = await self._get(user_id)
+        self._admit(await self._get(user_id), amount)
+
+    def try_hold(self, user_id: str, amount: int) -> bool:
+        """`hold` without awaiting when the user's credit is cached (the hot path's case);
+        False, with nothing held, when `hold` must be awaited (first request of a user)."""
+        if not self.enforced:
+            return True
+        credit = self._cached(user_id)
+        if credit is None:
+            return False
+        self._admit(credit, amount)
+        return True
+
+    @staticmethod
+    def _admit(credit: _Credit, amount: int) -> None:
         if credit.available - amount < -credit.cap:
             overage = max(-credit.available, 0)
             raise PaymentRequiredError(

@@ -251,6 +251,23 @@ class GuardRails:
             self._alert_usage(user_id, limits, None)
         return GuardHold(user_id, amount, local, shared)
 
+    def try_reserve(self, user_id: str, amount: int) -> GuardHold | None:
+        """`reserve` without awaiting, when no shared window must be asked (memory KV, or a
+        user without limits); None, with nothing held, when `reserve` must be awaited."""
+        limits = self.limits(user_id)
+        limited = any(v is not None for v in limits.values())
+        if limited and self._shared is not None:
+            return None
+        try:
+            local = self._local.reserve(user_id, amount)
+        except SpendLimitExceeded as exc:
+            raise self._refusal(
+                user_id, amount, self._local_violations(user_id, exc.windows)
+            ) from None
+        if limited:
+            self._alert_usage(user_id, limits, None)
+        return GuardHold(user_id, amount, local, None)
+
     def commit(self, hold: GuardHold, actual: int) -> None:
         """Book the actual cost (sync; Redis is updated from the background queue)."""
         hold.local.commit(actual)

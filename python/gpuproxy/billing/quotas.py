@@ -50,6 +50,13 @@ class Quotas:
         self._kv = kv
         self._cache: dict[str, tuple[float, Quota | None]] = {}
 
+    def cached(self, user_id: str) -> tuple[bool, Quota | None]:
+        """(True, quota) when the user's quota (or its absence) is cached and fresh."""
+        cached = self._cache.get(user_id)
+        if cached is not None and time.monotonic() - cached[0] < _CACHE_TTL:
+            return True, cached[1]
+        return False, None
+
     async def get(self, user_id: str) -> Quota | None:
         cached = self._cache.get(user_id)
         if cached is not None and time.monotonic() - cached[0] < _CACHE_TTL:

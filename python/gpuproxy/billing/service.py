@@ -208,6 +208,29 @@ class BillingService:
             raise
         return Reservation(self, user_id, estimated_micros, kind, guard)
 
+    def try_reserve(self, who: Principal | str, estimated_micros: int) -> Reservation | None:
+        """`reserve` (a request of kind usage) without awaiting, when everything it checks is
+        in memory: the quota is cached and has no request limit (that one counts in the KV
+        store), the credit is cached, no shared window must be asked. Raises what `reserve`
+        raises; None, with nothing held, when `reserve` must be awaited instead."""
+        if estimated_micros < 0:
+            raise ValueError("estimated_micros must be >= 0")
+        user_id = _user_of(who)
+        cached, quota = self.quotas.cached(user_id)
+        if not cached or (quota is not None and quota.max_requests is not None):
+            return None
+        if not self.gate.try_hold(user_id, estimated_micros):
+            return None
+        try:
+            guard = self.guard.try_reserve(user_id, estimated_micros)
+        except BaseException:
+            self.gate.settle(user_id, estimated_micros, 0)
+            raise
+        if guard is None:
+            self.gate.settle(user_id, estimated_micros, 0)
+            return None
+        return Reservation(self, user_id, estimated_micros, EntryType.USAGE, guard)
+
     def _settle(
         self, reservation: Reservation, guard: GuardHold, actual: int | None, ref: str | None
     ) -> None:

@@ -33,7 +33,6 @@ from gpuproxy.gateway.pools import Route, Slot
 from gpuproxy.gateway.prices import ModelPrice, cost_micros
 from gpuproxy.gateway.response_meter import ResponseMeter
 from gpuproxy.gateway.service import Gateway
-from gpuproxy.gateway.usage_writer import UsageRecord
 
 __all__ = ["authorize", "handle_inference", "principal_of_scope"]
 
@@ -283,7 +282,12 @@ async def _serve(
 
 async def _reserve(billing: Any, principal: Principal, estimate: int) -> Any:
     try:
-        return await billing.reserve(principal, estimate)
+        # Synchronous when the user's quota, credit and limits are in memory (the steady
+        # state); awaited only for a first request or a check that needs the KV store.
+        reservation = billing.try_reserve(principal, estimate)
+        if reservation is None:
+            reservation = await billing.reserve(principal, estimate)
+        return reservation
     except Exception as exc:
         # Imported here: billing is optional for the gateway (absent, nothing is reserved),
         # and only the refusal path needs the class.
@@ -444,27 +448,29 @@ def _settle_inner(
         )
     )
     slot = exchange.slot
-    gateway.usage.record(
-        UsageRecord(
-            id=f"{_ID_PREFIX}{next(_ids):012x}",
-            request_id=(scope.get("state") or {}).get("request_id", ""),
-            created_at=int(time.time() * 1000),
-            user_id=principal.user_id,
-            api_key_id=principal.api_key_id,
-            model=request.model,
-            endpoint=endpoint.name,
-            worker_id=slot.guard.backend_id if slot is not None else None,
-            pool=slot.entry.scope if slot is not None else "",
-            stream=request.stream,
-            status=exchange.status or 499,
-            outcome=outcome,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            tokens_estimated=estimated,
-            cost_micros=cost,
-            queue_us=int(exchange.queue_s * 1_000_000),
-            ttft_us=None if ttft_s is None else int(ttft_s * 1_000_000),
-            latency_us=int(latency_s * 1_000_000),
-            tokens_per_s=round(tokens_per_s, 3) if tokens_per_s else None,
+    # A ready tuple in the INSERT's column order (usage_writer.UsageRecord documents the
+    # fields): no per-request struct, the writer hands whole lists to the database.
+    gateway.usage.record_row(
+        (
+            f"{_ID_PREFIX}{next(_ids):012x}",
+            (scope.get("state") or {}).get("request_id", ""),
+            int(time.time() * 1000),
+            principal.user_id,
+            principal.api_key_id,
+            request.model,
+            endpoint.name,
+            slot.guard.backend_id if slot is not None else None,
+            slot.entry.scope if slot is not None else "",
+            int(request.stream),
+            exchange.status or 499,
+            outcome,
+            prompt_tokens,
+            completion_tokens,
+            int(estimated),
+            cost,
+            int(exchange.queue_s * 1_000_000),
+            None if ttft_s is None else int(ttft_s * 1_000_000),
+            int(latency_s * 1_000_000),
+            round(tokens_per_s, 3) if tokens_per_s else None,
         )
     )
