@@ -23,6 +23,7 @@ __all__ = ["build_parser", "main"]
 
 PROG = "aiserve-gpuproxy-admin"
 
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="JSON output for scripts")
