@@ -99,7 +99,7 @@ async def test_refusal_names_each_window_with_limit_and_spent(
     with pytest.raises(PaymentRequiredError) as refused:
         await service.reserve(user, 70 * CENT)
     error = refused.value
-    assert error.status_code == 402
+    assert error.http_status == 402
     assert error.headers() == {"X-GuardRails-Exceeded": "true"}
     assert [(v.window, v.limit, v.spent) for v in error.violations] == [
         ("5min", 100 * CENT, 90 * CENT),

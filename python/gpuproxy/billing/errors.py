@@ -32,11 +32,6 @@ class BillingError(ApiError):
     http_status = 400
     code = "billing_error"
 
-    @property
-    def status_code(self) -> int:
-        """Same as `http_status` (the gateway's billing hook reads this name)."""
-        return self.http_status
-
 
 class InvalidBillingInput(BillingError):
     """The caller sent something wrong; `param` names the field or header."""

@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from gpuproxy.accounts.principal import Principal
-from gpuproxy.exceptions import NoBackendAvailable, UpstreamError
+from gpuproxy.exceptions import ApiError, NoBackendAvailable, UpstreamError
 from gpuproxy.gateway.admission import AdmissionRejected
 from gpuproxy.gateway.asgi_io import Receive, Scope, Send, read_body, send_error
 from gpuproxy.gateway.errors import GatewayError
@@ -288,17 +288,11 @@ async def _reserve(billing: Any, principal: Principal, estimate: int) -> Any:
         if reservation is None:
             reservation = await billing.reserve(principal, estimate)
         return reservation
-    except Exception as exc:
-        # Imported here: billing is optional for the gateway (absent, nothing is reserved),
-        # and only the refusal path needs the class.
-        from gpuproxy.billing.errors import BillingError
-
-        if not isinstance(exc, BillingError):
-            raise
+    except ApiError as exc:  # a billing refusal (402 credits / guard rails, 429 quota)
         headers = [(k.lower().encode(), v.encode()) for k, v in exc.headers().items()]
         raise GatewayError(
-            exc.status_code,
-            exc.message,
+            exc.http_status,
+            str(exc),
             code=exc.code,
             param=exc.param,
             headers=headers,
