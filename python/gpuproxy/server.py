@@ -11,7 +11,13 @@ from collections.abc import Sequence
 from gpuproxy.config import load_settings
 from gpuproxy.exceptions import ConfigError
 
-__all__ = ["build_parser", "main", "raise_open_file_limit"]
+__all__ = ["HTTP_MODES", "build_parser", "main", "raise_open_file_limit"]
+
+#: Granian's HTTP modes. HTTP/1.1 only is the default: Granian's `auto` connection (able to
+#: switch to HTTP/2) costs ~12 KiB more RSS per open connection (28 -> 16 KiB per held SSE
+#: stream, benchmarks/held_memory.py), and without TLS (no ALPN) HTTP/2 is only reachable by
+#: clients that assume it (prior knowledge), which SDKs and browsers do not.
+HTTP_MODES = ("1", "auto", "2")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="max concurrent connections per worker (default: backlog / workers)",
+    )
+    parser.add_argument(
+        "--http",
+        choices=HTTP_MODES,
+        default="1",
+        help=(
+            "HTTP versions served: 1 (HTTP/1.1, default), auto (HTTP/1.1 and cleartext "
+            "HTTP/2 by prior knowledge), 2 (HTTP/2 only)"
+        ),
     )
     parser.add_argument(
         "-dv",
@@ -85,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["GPUPROXY_DEBUG_MODE"] = "1"
     raise_open_file_limit()
 
-    from granian.constants import Interfaces, Loops
+    from granian.constants import HTTPModes, Interfaces, Loops
     from granian.log import LogLevels
     from granian.server import Server
 
@@ -95,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         address=host,
         port=port,
         interface=Interfaces.ASGI,
+        http=HTTPModes(args.http),
         workers=args.workers,
         loop=Loops.uvloop,
         backlog=args.backlog,
