@@ -46,6 +46,60 @@ pub(crate) fn rethrow(typ: &Bound<'_, PyAny>, val: Option<&Bound<'_, PyAny>>) ->
     }
 }
 
+/// The `__await__` protocol shared by every awaitable here (`await`, `yield from`, the
+/// task's `send`/`throw`), written once over the type's own `poll(py)` (advance) and
+/// `on_throw(py)` (what cancelling the awaiting task must undo before the exception is
+/// re-raised). Extra Python methods of the type go in the braces (`PyO3` takes one
+/// `#[pymethods]` block per type).
+macro_rules! awaitable_protocol {
+    ($ty:ty { $($extra:tt)* }) => {
+        #[pyo3::pymethods]
+        impl $ty {
+            fn __await__(slf: pyo3::Py<Self>) -> pyo3::Py<Self> {
+                slf
+            }
+
+            /// `yield from` (e.g. `asyncio.wait_for` wrapping the awaitable) wants an iterable.
+            fn __iter__(slf: pyo3::Py<Self>) -> pyo3::Py<Self> {
+                slf
+            }
+
+            fn __next__(
+                &self,
+                py: pyo3::Python<'_>,
+            ) -> pyo3::PyResult<pyo3::Py<pyo3::PyAny>> {
+                self.poll(py)
+            }
+
+            /// Generator protocol: resumed by the task after the future it waited on is done.
+            fn send(
+                &self,
+                py: pyo3::Python<'_>,
+                value: &pyo3::Bound<'_, pyo3::PyAny>,
+            ) -> pyo3::PyResult<pyo3::Py<pyo3::PyAny>> {
+                let _ = value;
+                self.poll(py)
+            }
+
+            #[pyo3(signature = (typ, val=None, tb=None))]
+            fn throw(
+                &self,
+                py: pyo3::Python<'_>,
+                typ: &pyo3::Bound<'_, pyo3::PyAny>,
+                val: Option<&pyo3::Bound<'_, pyo3::PyAny>>,
+                tb: Option<&pyo3::Bound<'_, pyo3::PyAny>>,
+            ) -> pyo3::PyResult<pyo3::Py<pyo3::PyAny>> {
+                let _ = tb;
+                self.on_throw(py);
+                Err($crate::forward::awaitables::rethrow(typ, val))
+            }
+
+            $($extra)*
+        }
+    };
+}
+pub(crate) use awaitable_protocol;
+
 /// `await forwarder.forward(...)`: resolves to an [`UpstreamResponse`].
 #[pyclass(frozen, module = "gpuproxy._core")]
 #[derive(Debug)]
@@ -54,6 +108,10 @@ pub struct PendingResponse {
 }
 
 impl PendingResponse {
+    fn on_throw(&self, py: Python<'_>) {
+        self.ex.abort(py);
+    }
+
     pub(crate) fn new(ex: Arc<Exchange>) -> Self {
         Self { ex }
     }
@@ -70,47 +128,14 @@ impl PendingResponse {
     }
 }
 
-#[pymethods]
-impl PendingResponse {
-    fn __await__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    /// `yield from` (e.g. `asyncio.wait_for` wrapping the awaitable) wants an iterable.
-    fn __iter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        self.poll(py)
-    }
-
-    /// Generator protocol: resumed by the task after the future it waited on is done.
-    fn send(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        let _ = value;
-        self.poll(py)
-    }
-
-    #[pyo3(signature = (typ, val=None, tb=None))]
-    fn throw(
-        &self,
-        py: Python<'_>,
-        typ: &Bound<'_, PyAny>,
-        val: Option<&Bound<'_, PyAny>>,
-        tb: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let _ = tb;
-        self.ex.abort(py);
-        Err(rethrow(typ, val))
-    }
-
+awaitable_protocol!(PendingResponse {
     /// Abandons the request if the head was not taken yet.
     fn close(&self, py: Python<'_>) {
         if !self.ex.head_taken() {
             self.ex.abort(py);
         }
     }
-}
+});
 
 impl Drop for PendingResponse {
     fn drop(&mut self) {
@@ -234,6 +259,11 @@ pub struct BodyRead {
 }
 
 impl BodyRead {
+    /// A cancelled read cancels the stream: nobody is left to read the rest.
+    fn on_throw(&self, py: Python<'_>) {
+        self.ex.abort(py);
+    }
+
     fn poll(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         loop {
             match (self.ex.poll_chunk(), &self.all) {
@@ -251,41 +281,7 @@ impl BodyRead {
     }
 }
 
-#[pymethods]
-impl BodyRead {
-    fn __await__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    /// `yield from` (e.g. `asyncio.wait_for` wrapping the awaitable) wants an iterable.
-    fn __iter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        self.poll(py)
-    }
-
-    /// Generator protocol: resumed by the task after the future it waited on is done.
-    fn send(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        let _ = value;
-        self.poll(py)
-    }
-
-    #[pyo3(signature = (typ, val=None, tb=None))]
-    fn throw(
-        &self,
-        py: Python<'_>,
-        typ: &Bound<'_, PyAny>,
-        val: Option<&Bound<'_, PyAny>>,
-        tb: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let _ = tb;
-        // A cancelled read cancels the stream: nobody is left to read the rest.
-        self.ex.abort(py);
-        Err(rethrow(typ, val))
-    }
-}
+awaitable_protocol!(BodyRead {});
 
 /// An awaitable that is already done (resolves to `None`).
 #[pyclass(frozen, module = "gpuproxy._core")]

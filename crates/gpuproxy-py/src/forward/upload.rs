@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use pyo3::exceptions::PyBrokenPipeError;
 use pyo3::prelude::*;
 
-use super::awaitables::{block, done, rethrow};
+use super::awaitables::{awaitable_protocol, block, done};
 use super::loop_waker::{LoopWaker, Waiter};
 
 fn closed() -> PyErr {
@@ -136,6 +136,10 @@ pub struct SendWait {
 }
 
 impl SendWait {
+    fn on_throw(&self, _py: Python<'_>) {
+        drop(self.op.waiter.clear());
+    }
+
     fn poll(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let result = {
             let mut s = self.op.state.lock();
@@ -152,36 +156,4 @@ impl SendWait {
     }
 }
 
-#[pymethods]
-impl SendWait {
-    fn __await__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    /// `yield from` (e.g. `asyncio.wait_for` wrapping the awaitable) wants an iterable.
-    fn __iter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        self.poll(py)
-    }
-
-    /// Generator protocol: resumed by the task after the future it waited on is done.
-    fn send(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        let _ = value;
-        self.poll(py)
-    }
-
-    #[pyo3(signature = (typ, val=None, tb=None))]
-    fn throw(
-        &self,
-        typ: &Bound<'_, PyAny>,
-        val: Option<&Bound<'_, PyAny>>,
-        tb: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let _ = tb;
-        drop(self.op.waiter.clear());
-        Err(rethrow(typ, val))
-    }
-}
+awaitable_protocol!(SendWait {});
