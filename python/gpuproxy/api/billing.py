@@ -14,12 +14,18 @@ from litestar import Controller, Request, Response, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
-from gpuproxy.api.billing_common import Amount, billing_of, page, parse_amount
+from gpuproxy.api.billing_common import (
+    Amount,
+    billing_of,
+    caller_page,
+    notifications_page,
+    parse_amount,
+    transactions_page,
+)
 from gpuproxy.api.deps import ServicesDep
 from gpuproxy.api.guards import principal_of, requires_scope
 from gpuproxy.billing.credits import update_account
 from gpuproxy.billing.errors import InvalidBillingInput
-from gpuproxy.billing.ledger import count_entries, list_entries
 from gpuproxy.billing.payments import PaymentRequest, parse_preferred
 from gpuproxy.billing.payments.preferred import resolve_provider
 
@@ -84,16 +90,8 @@ class BillingController(Controller):
         limit: FromQuery[int | None] = None,
         offset: FromQuery[int | None] = None,
     ) -> dict[str, Any]:
-        size, start = page(limit, offset)
-        billing = billing_of(services)
-        user_id = principal_of(request).user_id
-        entries = await list_entries(billing.db, user_id, limit=size, offset=start)
-        return {
-            "transactions": [e.to_api() for e in entries],
-            "limit": size,
-            "offset": start,
-            "total": await count_entries(billing.db, user_id),
-        }
+        billing, user_id, size, start = caller_page(request, services, limit, offset)
+        return await transactions_page(billing, user_id, size, start)
 
     @post(
         "/payment", status_code=HTTP_201_CREATED, summary="Add credits (Stripe, crypto, AfterDark)"
@@ -138,9 +136,8 @@ class BillingController(Controller):
         limit: FromQuery[int | None] = None,
         offset: FromQuery[int | None] = None,
     ) -> dict[str, Any]:
-        size, start = page(limit, offset)
-        billing = billing_of(services)
-        records = await billing.payments.store.list_for(principal_of(request).user_id, size, start)
+        billing, user_id, size, start = caller_page(request, services, limit, offset)
+        records = await billing.payments.store.list_for(user_id, size, start)
         return {"payments": [r.to_api() for r in records], "limit": size, "offset": start}
 
     @get("/payments/{payment_id:str}", summary="One of the caller's payments")
@@ -217,8 +214,5 @@ class BillingController(Controller):
         limit: FromQuery[int | None] = None,
         offset: FromQuery[int | None] = None,
     ) -> dict[str, Any]:
-        size, start = page(limit, offset)
-        items = await billing_of(services).notifier.recent(
-            principal_of(request).user_id, limit=size, offset=start
-        )
-        return {"notifications": items, "limit": size, "offset": start}
+        billing, user_id, size, start = caller_page(request, services, limit, offset)
+        return await notifications_page(billing, user_id, "notifications", size, start)

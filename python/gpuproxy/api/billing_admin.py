@@ -12,12 +12,17 @@ from litestar import Controller, Request, delete, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from gpuproxy.api.billing_common import Amount, billing_of, page, parse_amount
+from gpuproxy.api.billing_common import (
+    Amount,
+    billing_of,
+    page,
+    parse_amount,
+    transactions_page,
+)
 from gpuproxy.api.deps import ServicesDep
 from gpuproxy.api.guards import principal_of, requires_admin
 from gpuproxy.billing.credits import update_account
 from gpuproxy.billing.errors import InvalidBillingInput
-from gpuproxy.billing.ledger import count_entries, list_entries
 from gpuproxy.billing.reconcile import reconcile
 from gpuproxy.billing.service import BillingService
 
@@ -88,14 +93,7 @@ class BillingAdminController(Controller):
         offset: FromQuery[int | None] = None,
     ) -> dict[str, Any]:
         size, start = page(limit, offset)
-        billing = billing_of(services)
-        entries = await list_entries(billing.db, user_id, limit=size, offset=start)
-        return {
-            "transactions": [e.to_api() for e in entries],
-            "limit": size,
-            "offset": start,
-            "total": await count_entries(billing.db, user_id),
-        }
+        return await transactions_page(billing_of(services), user_id, size, start)
 
     @post(
         "/users/{user_id:str}/adjustments",

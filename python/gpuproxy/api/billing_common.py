@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from gpuproxy.api.guards import principal_of
 from gpuproxy.billing.errors import InvalidBillingInput, ProviderNotConfigured
+from gpuproxy.billing.ledger import count_entries, list_entries
 from gpuproxy.billing.service import BillingService
 from gpuproxy.money import dollars_to_micros
 from gpuproxy.services import Services
 
-__all__ = ["Amount", "billing_of", "page", "parse_amount"]
+if TYPE_CHECKING:
+    from litestar import Request
+
+__all__ = [
+    "Amount",
+    "billing_of",
+    "caller_page",
+    "notifications_page",
+    "page",
+    "parse_amount",
+    "transactions_page",
+]
 
 #: A dollar amount as a JSON number (50, 12.5) or string ("12.50"): msgspec decodes both
 #: into Decimal (a `Decimal | str` union would break the OpenAPI schema generation).
@@ -55,3 +68,37 @@ def page(
     if start < 0:
         raise InvalidBillingInput("offset: expected 0 or more", param="offset")
     return chosen, start
+
+
+def caller_page(
+    request: Request[Any, Any, Any], services: Services, limit: int | None, offset: int | None
+) -> tuple[BillingService, str, int, int]:
+    """(billing, caller's user id, size, start) for a list of the caller's own rows.
+
+    The order is the handlers' order of checks: the page (400) before the service (503).
+    """
+    size, start = page(limit, offset)
+    return billing_of(services), principal_of(request).user_id, size, start
+
+
+async def transactions_page(
+    billing: BillingService, user_id: str, size: int, start: int
+) -> dict[str, Any]:
+    """One page of a user's ledger, newest first, with the total count (own and admin view)."""
+    entries = await list_entries(billing.db, user_id, limit=size, offset=start)
+    return {
+        "transactions": [e.to_api() for e in entries],
+        "limit": size,
+        "offset": start,
+        "total": await count_entries(billing.db, user_id),
+    }
+
+
+async def notifications_page(
+    billing: BillingService, user_id: str, key: str, size: int, start: int, kind_prefix: str = ""
+) -> dict[str, Any]:
+    """One page of a user's notifications (all, or those whose kind starts `kind_prefix`)."""
+    items = await billing.notifier.recent(
+        user_id, kind_prefix=kind_prefix, limit=size, offset=start
+    )
+    return {key: items, "limit": size, "offset": start}

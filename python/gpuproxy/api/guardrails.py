@@ -13,7 +13,13 @@ from litestar import Controller, Request, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
-from gpuproxy.api.billing_common import Amount, billing_of, page, parse_amount
+from gpuproxy.api.billing_common import (
+    Amount,
+    billing_of,
+    caller_page,
+    notifications_page,
+    parse_amount,
+)
 from gpuproxy.api.deps import ServicesDep
 from gpuproxy.api.guards import principal_of, requires_admin, requires_scope
 from gpuproxy.billing.errors import BillingNotFound, InvalidBillingInput
@@ -88,11 +94,8 @@ class GuardRailsController(Controller):
         limit: FromQuery[int | None] = None,
         offset: FromQuery[int | None] = None,
     ) -> dict[str, Any]:
-        size, start = page(limit, offset)
-        items = await billing_of(services).notifier.recent(
-            principal_of(request).user_id, kind_prefix="guardrails.", limit=size, offset=start
-        )
-        return {"alerts": items, "limit": size, "offset": start}
+        billing, user_id, size, start = caller_page(request, services, limit, offset)
+        return await notifications_page(billing, user_id, "alerts", size, start, "guardrails.")
 
 
 async def resolve_user(billing: BillingService, user_id: str | None, email: str | None) -> str:

@@ -13,10 +13,12 @@ Errors are OpenAI-shaped: `{"error": {"message", "type", "param", "code"}}`.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
 from litestar import Request, Response, get, post
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 from litestar.types import ASGIApp
 
@@ -33,6 +35,8 @@ _encode = msgspec.json.Encoder().encode
 _CHAT = ENDPOINTS["chat"]
 _COMPLETIONS = ENDPOINTS["completions"]
 _EMBEDDINGS = ENDPOINTS["embeddings"]
+
+RawHandler = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def _gateway(scope: Any) -> Gateway:
@@ -133,37 +137,39 @@ _BODY_DOC = (
 )
 
 
-@post(
-    path=["/v1/chat/completions", "/api/v1/chat/completions"],
-    name="openai-chat",
-    summary="Chat completion (OpenAI create chat completion)",
-    description=_BODY_DOC,
-    status_code=200,
+def _inference_route(raw: RawHandler, name: str, summary: str, path: str) -> HTTPRouteHandler:
+    """The documented POST registration of one raw inference handler (`path` and /api`path`)."""
+
+    async def handler() -> ASGIApp:
+        return raw  # type: ignore[return-value]
+
+    # Litestar builds the OpenAPI operationId from the handler's name: keep the names the
+    # decorated functions had (chat_completions, ...) so the schema does not change.
+    handler.__name__ = handler.__qualname__ = raw.__name__.removesuffix("_asgi")
+    return post(
+        path=[path, "/api" + path],
+        name=name,
+        summary=summary,
+        description=_BODY_DOC,
+        status_code=200,
+    )(handler)
+
+
+chat_completions = _inference_route(
+    chat_completions_asgi,
+    "openai-chat",
+    "Chat completion (OpenAI create chat completion)",
+    "/v1/chat/completions",
 )
-async def chat_completions() -> ASGIApp:
-    return chat_completions_asgi  # type: ignore[return-value]
-
-
-@post(
-    path=["/v1/completions", "/api/v1/completions"],
-    name="openai-completions",
-    summary="Text completion (OpenAI create completion)",
-    description=_BODY_DOC,
-    status_code=200,
+completions = _inference_route(
+    completions_asgi,
+    "openai-completions",
+    "Text completion (OpenAI create completion)",
+    "/v1/completions",
 )
-async def completions() -> ASGIApp:
-    return completions_asgi  # type: ignore[return-value]
-
-
-@post(
-    path=["/v1/embeddings", "/api/v1/embeddings"],
-    name="openai-embeddings",
-    summary="Embeddings (OpenAI create embeddings)",
-    description=_BODY_DOC,
-    status_code=200,
+embeddings = _inference_route(
+    embeddings_asgi, "openai-embeddings", "Embeddings (OpenAI create embeddings)", "/v1/embeddings"
 )
-async def embeddings() -> ASGIApp:
-    return embeddings_asgi  # type: ignore[return-value]
 
 
 @get(
