@@ -146,12 +146,19 @@ async def test_two_servers_share_the_windows_and_never_overspend(
                 "max_tokens": MAX_TOKENS,
                 "messages": [{"role": "user", "content": "hi"}],
             }
-            responses = await asyncio.gather(
+            # Both servers spend first (so the shared windows are exercised whatever the
+            # scheduling), then a concurrent burst races for the rest of the budget.
+            warm_up = [
+                await client.post(urls[i % 2] + "/v1/chat/completions", json=body, headers=headers)
+                for i in range(4)
+            ]
+            burst = await asyncio.gather(
                 *(
                     client.post(urls[i % 2] + "/v1/chat/completions", json=body, headers=headers)
-                    for i in range(40)
+                    for i in range(4, 40)
                 )
             )
+            responses = [*warm_up, *burst]
             statuses = [r.status_code for r in responses]
             served = [i % 2 for i, r in enumerate(responses) if r.status_code == 200]
             assert statuses.count(200) == 10, [
