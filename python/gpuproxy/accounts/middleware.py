@@ -16,10 +16,12 @@ from typing import Any
 import msgspec
 
 from gpuproxy.accounts.errors import AuthUnavailable
+from gpuproxy.accounts.principal import Principal
 from gpuproxy.accounts.ratelimit import RateDecision
 from gpuproxy.api.errors import error_body
+from gpuproxy.gateway.asgi_io import send_json
 
-__all__ = ["AuthMiddleware", "accounts_from_scope"]
+__all__ = ["AuthMiddleware", "Refusal", "accounts_from_scope", "admit", "send_refusal"]
 
 log = logging.getLogger(__name__)
 
@@ -35,22 +37,42 @@ def accounts_from_scope(scope: Scope) -> Any:
     return getattr(services, "accounts", None)
 
 
-async def _send_error(
-    send: Any, status: int, message: str, code: str, headers: list[tuple[bytes, bytes]]
-) -> None:
+Refusal = tuple[int, str, str, list[tuple[bytes, bytes]]]
+"""An answer instead of the route: (status, message, error code, headers)."""
+
+
+async def admit(
+    accounts: Any, headers: list[tuple[bytes, bytes]]
+) -> tuple[Principal | None, Refusal | None, list[tuple[bytes, bytes]]]:
+    """Authenticate and rate-limit one request: (caller, refusal, rate-limit headers).
+
+    The one place both the middleware and the inference fast path decide this. No or bad
+    credentials give (None, None, []): the route answers 401 itself. The memory-only
+    lookup runs first so a cached key costs no await.
+    """
+    principal = accounts.authenticate_cached(headers)
+    if not (principal is None or isinstance(principal, Principal)):
+        try:
+            principal = await accounts.authenticate(headers)
+        except AuthUnavailable as exc:
+            log.error("authentication unavailable: %s", exc)
+            return None, (503, str(exc), "auth_unavailable", [(b"retry-after", b"1")]), []
+    if principal is None:
+        return None, None, []
+    decision: RateDecision | None = await accounts.rate_limit(principal)
+    if decision is None:
+        return principal, None, []
+    if not decision.allowed:
+        message = f"rate limit of {decision.limit} requests per minute exceeded"
+        return principal, (429, message, "rate_limited", decision.headers()), []
+    return principal, None, decision.headers()
+
+
+async def send_refusal(send: Any, refusal: Refusal, extra: list[tuple[bytes, bytes]]) -> None:
+    """Answer a refusal as a JSON error (`extra` headers after the refusal's own)."""
+    status, message, code, headers = refusal
     body = _encode(error_body(status, message, code=code))
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await send_json(send, status, body, [*headers, *extra])
 
 
 class AuthMiddleware:
@@ -63,34 +85,18 @@ class AuthMiddleware:
         if accounts is None:
             await self.app(scope, receive, send)
             return
-        try:
-            principal = await accounts.authenticate(scope["headers"])
-        except AuthUnavailable as exc:
-            log.error("authentication unavailable: %s", exc)
-            if kind == "websocket":
-                await send({"type": "websocket.close", "code": 1013})
+        principal, refusal, extra = await admit(accounts, scope["headers"])
+        if principal is not None:
+            scope["user"] = principal
+        if refusal is not None:
+            if kind == "websocket":  # 1013 try again later, 1008 policy (rate limit)
+                await send({"type": "websocket.close", "code": 1013 if refusal[0] == 503 else 1008})
                 return
-            await _send_error(send, 503, str(exc), "auth_unavailable", [(b"retry-after", b"1")])
+            await send_refusal(send, refusal, [])
             return
-        if principal is None:
+        if kind == "websocket" or not extra:
             await self.app(scope, receive, send)
             return
-        scope["user"] = principal
-        decision: RateDecision | None = await accounts.rate_limit(principal)
-        if decision is None:
-            await self.app(scope, receive, send)
-            return
-        if not decision.allowed:
-            if kind == "websocket":
-                await send({"type": "websocket.close", "code": 1008})
-                return
-            message = f"rate limit of {decision.limit} requests per minute exceeded"
-            await _send_error(send, 429, message, "rate_limited", decision.headers())
-            return
-        if kind == "websocket":
-            await self.app(scope, receive, send)
-            return
-        extra = decision.headers()
 
         async def send_with_limits(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":

@@ -34,8 +34,7 @@ from typing import Any
 import msgspec
 from litestar import Litestar
 
-from gpuproxy.accounts.errors import AuthUnavailable
-from gpuproxy.accounts.principal import Principal
+from gpuproxy.accounts.middleware import admit, send_refusal
 from gpuproxy.api.errors import error_body
 from gpuproxy.api.openai_routes import OPENAI_RAW_ROUTES
 from gpuproxy.api.request_id import valid_request_id
@@ -49,7 +48,6 @@ access_log = logging.getLogger("gpuproxy.access")
 
 _Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 #: (status, message, code, headers): an answer the middleware would have given itself.
-_Refusal = tuple[int, str, str, list[tuple[bytes, bytes]]]
 _encode = msgspec.json.Encoder().encode
 
 
@@ -123,7 +121,6 @@ class FastPathApp:
         status = 0
         # Response headers added to the handler's: the rate-limit ones, then the request id
         # (the order the two middlewares give).
-        extra: list[tuple[bytes, bytes]] = []
         try:
             scope["app"] = self.litestar
             state = scope.get("state")
@@ -131,12 +128,13 @@ class FastPathApp:
                 scope["state"] = {"request_id": request_id}
             else:
                 state["request_id"] = request_id
-            refused = await self._admit(accounts, scope, extra)
+            principal, refusal, extra = await admit(accounts, scope["headers"])
+            if principal is not None:
+                scope["user"] = principal
             extra.append((_REQUEST_ID, request_id.encode()))
-            if refused is not None:
-                status, message, code, headers = refused
-                body = _encode(error_body(status, message, code=code))
-                await send_json(send, status, body, [*headers, *extra])
+            if refusal is not None:
+                status = refusal[0]
+                await send_refusal(send, refusal, extra)
                 return
 
             async def send_with_headers(message: dict[str, Any]) -> None:
@@ -166,33 +164,3 @@ class FastPathApp:
                     (time.perf_counter() - started) * 1000,
                 )
             REQUEST_ID.reset(token)
-
-    @staticmethod
-    async def _admit(
-        accounts: Any, scope: Scope, extra: list[tuple[bytes, bytes]]
-    ) -> _Refusal | None:
-        """Authenticate and count the request as the accounts middleware does.
-
-        Sets `scope["user"]`; adds the rate-limit headers to `extra`; returns the error to
-        answer (503 auth unavailable, 429 over the limit) or None. No credentials, or bad
-        ones, pass on without a user: the handler answers 401 in the OpenAI shape.
-        """
-        headers = scope["headers"]
-        principal = accounts.authenticate_cached(headers)
-        if not (principal is None or isinstance(principal, Principal)):
-            try:
-                principal = await accounts.authenticate(headers)
-            except AuthUnavailable as exc:
-                log.error("authentication unavailable: %s", exc)
-                return 503, str(exc), "auth_unavailable", [(b"retry-after", b"1")]
-        if principal is None:
-            return None
-        scope["user"] = principal
-        decision = await accounts.rate_limit(principal)
-        if decision is None:
-            return None
-        if not decision.allowed:
-            message = f"rate limit of {decision.limit} requests per minute exceeded"
-            return 429, message, "rate_limited", decision.headers()
-        extra.extend(decision.headers())
-        return None
