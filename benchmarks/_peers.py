@@ -1,6 +1,11 @@
 """The peers measured side by side on the same upstream: direct, nginx, litellm,
 python-baseline, gpuproxy (governance on) and gpuproxy-off (governance off).
 
+Two floor peers show what limits any design that runs Python per request under Granian
+(throughput only): `granian-static` is a raw ASGI callable answering the stub's body
+without forwarding; `granian-forward` is a raw ASGI callable forwarding through
+`gpuproxy._core.Forwarder` with no governance at all (benchmarks/_forward_app.py).
+
 `open_peer(name, ctx)` is a context manager giving a `PeerHandle` (URL, key, process) or
 raising `NotAvailable` with the reason; the scenarios record that reason instead of failing.
 """
@@ -11,6 +16,7 @@ import contextlib
 import json
 import os
 import sys
+import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +28,10 @@ from _machine import Layout
 from _procs import Proc, ProcGroup, free_port, wait_http, wait_port
 from _tools import BENCH, ensure_litellm, ensure_nginx
 
-__all__ = ["ALL_PEERS", "Ctx", "NotAvailable", "PeerHandle", "Upstream", "open_peer"]
+__all__ = ["ALL_PEERS", "FLOOR_PEERS", "Ctx", "NotAvailable", "PeerHandle", "Upstream", "open_peer"]
 
 ALL_PEERS = ("direct", "nginx", "litellm", "python-baseline", "gpuproxy", "gpuproxy-off")
+FLOOR_PEERS = ("granian-static", "granian-forward")
 NotAvailable = _gpuproxy.NotAvailable
 LITELLM_MASTER_KEY = "sk-bench-litellm-master"
 
@@ -75,6 +82,8 @@ def open_peer(name: str, ctx: Ctx) -> Iterator[PeerHandle]:
         "python-baseline": _python_baseline,
         "gpuproxy": _gpuproxy_on,
         "gpuproxy-off": _gpuproxy_off,
+        "granian-static": _granian_static,
+        "granian-forward": _granian_forward,
     }[name]
     with opener(ctx) as handle:
         yield handle
@@ -258,4 +267,69 @@ def _gpuproxy_on(ctx: Ctx) -> Iterator[PeerHandle]:
 @contextlib.contextmanager
 def _gpuproxy_off(ctx: Ctx) -> Iterator[PeerHandle]:
     with _gpuproxy.open_gpuproxy(ctx, governance=False) as handle:
+        yield handle
+
+
+def _stub_answer(base_url: str) -> bytes:
+    """The stub's chat completion body: the static floor answers the same bytes."""
+    from _loadgen import CHAT_BODY
+
+    request = urllib.request.Request(  # noqa: S310 - loopback stub
+        f"{base_url}/v1/chat/completions",
+        CHAT_BODY.encode(),
+        {"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
+        return bytes(resp.read())
+
+
+@contextlib.contextmanager
+def _granian_floor(ctx: Ctx, app: str) -> Iterator[PeerHandle]:
+    if ctx.streaming:
+        raise NotAvailable("a floor peer for plain (non-streamed) requests only")
+    granian = Path(sys.executable).with_name("granian")
+    if not granian.exists():
+        raise NotAvailable("granian is not installed in this Python")
+    port = free_port()
+    workers = len(ctx.layout.sut)
+    env = {
+        "FWD_UPSTREAM": ctx.upstream.hostports[0],
+        "FWD_STATIC_BODY": _stub_answer(ctx.upstream.base_urls[0]).decode(),
+        "PYTHONPATH": _pythonpath(),
+    }
+    argv = [
+        str(granian), "--interface", "asgi", "--loop", "uvloop", "--http", "1",
+        "--workers", str(workers), "--host", "127.0.0.1", "--port", str(port),
+        "--backlog", str(ctx.backlog), "--no-access-log", "--log-level", "error",
+        f"_forward_app:{app}",
+    ]  # fmt: skip
+    proc = ctx.group.start(f"granian-{app}", argv, cpus=ctx.layout.sut, env=env, cwd=BENCH)
+    try:
+        wait_port("127.0.0.1", port, 60, proc)
+        yield PeerHandle(
+            f"granian-{app}",
+            f"http://127.0.0.1:{port}",
+            proc=proc,
+            config={
+                "server": f"granian --interface asgi --loop uvloop --http 1 --workers {workers}",
+                "app": "raw ASGI: read the body, answer the stub's bytes (no forwarding)"
+                if app == "static"
+                else "raw ASGI: gpuproxy._core.Forwarder to the stub, no auth/limits/billing",
+                "role": "floor: the most any Python-per-request design reaches under Granian",
+            },
+        )
+    finally:
+        ctx.group.stop(proc)
+
+
+@contextlib.contextmanager
+def _granian_static(ctx: Ctx) -> Iterator[PeerHandle]:
+    with _granian_floor(ctx, "static") as handle:
+        yield handle
+
+
+@contextlib.contextmanager
+def _granian_forward(ctx: Ctx) -> Iterator[PeerHandle]:
+    with _granian_floor(ctx, "forward") as handle:
         yield handle

@@ -61,8 +61,10 @@ def _profile(pid: int, seconds: float, out: Path) -> str:
         return "py-spy not installed (pip install py-spy)"
     raw = out.with_suffix(".txt")
     done = subprocess.run(
+        # --gil: only the thread running Python (the event loop), not idle pool threads;
+        # --nonblocking: the process is not paused per sample, so the load stays realistic.
         [str(py_spy), "record", "--pid", str(pid), "--duration", f"{seconds:g}", "--rate", "400",
-         "--native", "--format", "raw", "--output", str(raw)],
+         "--gil", "--nonblocking", "--format", "raw", "--output", str(raw)],
         capture_output=True, text=True, check=False, timeout=seconds + 60,
     )  # fmt: skip
     if not raw.exists():
@@ -82,7 +84,11 @@ def _profile(pid: int, seconds: float, out: Path) -> str:
             own[frames[-1]] = own.get(frames[-1], 0) + count
         for frame in set(frames):
             total[frame] = total.get(frame, 0) + count
-    lines = [f"py-spy record --native, {samples} samples ({seconds:g} s at 400 Hz)", "", "own:"]
+    lines = [
+        f"py-spy record --gil --nonblocking, {samples} samples ({seconds:g} s at 400 Hz)",
+        "",
+        "own:",
+    ]
     for frame, count in sorted(own.items(), key=lambda kv: -kv[1])[:40]:
         lines.append(f"{100 * count / max(samples, 1):6.2f}%  {frame}")
     lines += ["", "total (inclusive):"]

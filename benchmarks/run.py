@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _bench import Bench
 from _machine import layout, machine_info, versions
-from _peers import ALL_PEERS
+from _peers import ALL_PEERS, FLOOR_PEERS
 from _plots import plot
 from _procs import ProcGroup, raise_nofile
 from _readme import RESULTS, update_readme
@@ -34,7 +34,7 @@ __all__ = ["main"]
 
 SCENARIOS = ("throughput", "streaming", "connections", "soak", "core", "gateway")
 DEFAULT_PEERS: dict[str, tuple[str, ...]] = {
-    "throughput": ALL_PEERS,
+    "throughput": ALL_PEERS + FLOOR_PEERS,
     "streaming": ALL_PEERS,
     "connections": ("direct", "nginx", "python-baseline", "gpuproxy"),
     "soak": ("gpuproxy",),
@@ -109,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("scenario", choices=[*SCENARIOS, "all"])
     parser.add_argument("--quick", action="store_true", help="short validation run")
-    parser.add_argument("--peers", help=f"comma-separated subset of {','.join(ALL_PEERS)}")
+    parser.add_argument(
+        "--peers", help=f"comma-separated subset of {','.join(ALL_PEERS + FLOOR_PEERS)}"
+    )
     parser.add_argument("--no-readme", action="store_true", help="do not touch README.md")
     parser.add_argument("--label", default="", help="results as <date>-<scenario>-LABEL.json")
     parser.add_argument("--targets", help="connections: comma-separated stream counts")
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     targets = [int(t) for t in args.targets.split(",") if t] if args.targets else None
     if args.label and not args.label.replace("-", "").isalnum():
         parser.error("--label: letters, digits and '-' only")
-    if peers and (unknown := set(peers) - set(ALL_PEERS)):
+    if peers and (unknown := set(peers) - set(ALL_PEERS + FLOOR_PEERS)):
         parser.error(f"unknown peers: {sorted(unknown)}")
     for scenario in SCENARIOS if args.scenario == "all" else (args.scenario,):
         run_scenario(scenario, args.quick, peers, args.label, targets)

@@ -46,3 +46,16 @@ def test_plain_body_is_forwarded_untouched() -> None:
     request = parse_request(raw, CHAT)
     assert request.body is raw
     assert (request.model, request.max_tokens, request.stream) == ("m", 5, False)
+
+
+def test_prompt_estimate_is_kept_and_the_parsed_body_released() -> None:
+    raw = json.dumps(
+        {"model": "m", "messages": [{"role": "user", "content": "word " * 400}]}
+    ).encode()
+    request = parse_request(raw, ENDPOINTS["chat"])
+    first = request.prompt_estimate()
+    assert first > 100
+    # A held stream must not keep the decoded messages alive once the estimate is taken.
+    assert request.fields == {}
+    assert request.prompt_estimate() == first
+    assert request.body == raw

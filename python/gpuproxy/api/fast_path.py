@@ -71,6 +71,26 @@ def _freeze_after_startup(send: Send) -> Send:
     return send_lifespan
 
 
+class _AddHeaders:
+    """The server's `send`, adding `extra` to the response head and noting its status.
+
+    (A slotted object rather than a closure: smaller for each held stream.)"""
+
+    __slots__ = ("extra", "send", "status")
+
+    def __init__(self, send: Send, extra: list[tuple[bytes, bytes]]) -> None:
+        self.send = send
+        self.extra: list[tuple[bytes, bytes]] | None = extra
+        self.status = 0
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            message["headers"] = [*message.get("headers", ()), *(self.extra or ())]
+            self.extra = None  # sent: not held for the rest of a long stream
+        await self.send(message)
+
+
 class FastPathApp:
     """ASGI app: `FAST_PATHS` handled here, everything else by `litestar`."""
 
@@ -119,6 +139,7 @@ class FastPathApp:
         token = REQUEST_ID.set(request_id)
         started = time.perf_counter() if self.log_requests else 0.0
         status = 0
+        sender: _AddHeaders | None = None
         # Response headers added to the handler's: the rate-limit ones, then the request id
         # (the order the two middlewares give).
         try:
@@ -137,23 +158,20 @@ class FastPathApp:
                 await send_refusal(send, refusal, extra)
                 return
 
-            async def send_with_headers(message: dict[str, Any]) -> None:
-                nonlocal status
-                if message["type"] == "http.response.start":
-                    status = message["status"]
-                    message["headers"] = [*message.get("headers", ()), *extra]
-                await send(message)
-
+            sender = _AddHeaders(send, extra)
+            del extra  # the sender holds it until the head is out
             try:
-                await handler(scope, receive, send_with_headers)
+                await handler(scope, receive, sender)
             except Exception:
                 log.exception("unhandled error on %s", scope["path"])
-                if status:
+                if sender.status:
                     raise  # the head is out: the server closes the connection
                 status = 500
                 body = _encode(error_body(500, "internal server error", code="internal"))
-                await send_json(send, 500, body, extra)
+                await send_json(send, 500, body, sender.extra or [])
         finally:
+            if sender is not None:
+                status = sender.status or status
             if self.log_requests:
                 # Method, path and status only: query strings and headers can carry secrets.
                 access_log.debug(

@@ -46,25 +46,27 @@ def _gateway(scope: Any) -> Gateway:
     return gateway  # type: ignore[no-any-return]
 
 
-async def _inference(scope: Scope, receive: Receive, send: Send, endpoint: Endpoint) -> None:
+# The inference handlers are plain functions returning the gateway's coroutine: no
+# coroutine frame of their own, so a held stream carries two frames fewer (~600 bytes) and
+# every request skips two awaits.
+def _inference(scope: Scope, receive: Receive, send: Send, endpoint: Endpoint) -> Awaitable[None]:
     try:
         gateway = _gateway(scope)
     except GatewayError as error:
-        await send_error(send, error)
-        return
-    await handle_inference(gateway, scope, receive, send, endpoint)
+        return send_error(send, error)
+    return handle_inference(gateway, scope, receive, send, endpoint)
 
 
-async def chat_completions_asgi(scope: Scope, receive: Receive, send: Send) -> None:
-    await _inference(scope, receive, send, _CHAT)
+def chat_completions_asgi(scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+    return _inference(scope, receive, send, _CHAT)
 
 
-async def completions_asgi(scope: Scope, receive: Receive, send: Send) -> None:
-    await _inference(scope, receive, send, _COMPLETIONS)
+def completions_asgi(scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+    return _inference(scope, receive, send, _COMPLETIONS)
 
 
-async def embeddings_asgi(scope: Scope, receive: Receive, send: Send) -> None:
-    await _inference(scope, receive, send, _EMBEDDINGS)
+def embeddings_asgi(scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+    return _inference(scope, receive, send, _EMBEDDINGS)
 
 
 def _model_object(model: str, owned_by: str, created: int) -> dict[str, Any]:

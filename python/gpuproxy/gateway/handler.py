@@ -85,7 +85,7 @@ def _timelimit(raw: bytes | None, default: float, cap: float) -> float:
 class _DisconnectWatch:
     """Waits on `receive()` for `http.disconnect` and cancels the request's task then."""
 
-    __slots__ = ("exchange", "future", "receive", "task")
+    __slots__ = ("exchange", "future", "receive", "task", "timer")
 
     def __init__(
         self, receive: Receive, task: asyncio.Task[Any] | None, exchange: _Exchange
@@ -94,14 +94,22 @@ class _DisconnectWatch:
         self.task = task
         self.exchange = exchange
         self.future: asyncio.Future[Any] | None = None
+        self.timer: asyncio.TimerHandle | None = None
+
+    def arm(self, delay_s: float) -> None:
+        """Start watching after `delay_s` (see handle_inference)."""
+        self.timer = asyncio.get_running_loop().call_later(delay_s, self.start)
 
     def start(self) -> None:
+        self.timer = None  # fired: not kept alive for the rest of a long stream
         if self.exchange.completed:
             return
         self.future = asyncio.ensure_future(self.receive())
         self.future.add_done_callback(self._done)
 
     def stop(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
         if self.future is not None:
             self.future.cancel()
 
@@ -167,7 +175,7 @@ async def handle_inference(
     watch = _DisconnectWatch(receive, task, exchange)
     # Most answers take a few milliseconds: the watcher (a task) starts only for requests
     # still running after WATCH_AFTER_S, which is when a disconnect is worth noticing.
-    timer = asyncio.get_running_loop().call_later(WATCH_AFTER_S, watch.start)
+    watch.arm(WATCH_AFTER_S)
     try:
         await _serve(gateway, scope, send, endpoint, principal, request, exchange)
     except asyncio.CancelledError:
@@ -183,7 +191,6 @@ async def handle_inference(
             await send_error(send, error)
     finally:
         exchange.completed = True
-        timer.cancel()
         watch.stop()
         _settle(gateway, principal, request, endpoint, exchange, scope)
 
@@ -259,6 +266,8 @@ async def _serve(
         exchange.price = gateway.prices.price(request.model)
     state = scope.get("state") or {}
     client = scope.get("client")
+    # Taken now (settling needs it) so the parsed body is not held for the whole answer.
+    request.prompt_estimate()
     try:
         response = await gateway.forwarder.forward(
             slot.entry.pool,
@@ -324,6 +333,7 @@ async def _relay(response: Any, send: Send, request: InferenceRequest, exchange:
             return
         exchange.head_sent = True
         await send({"type": "http.response.start", "status": status, "headers": headers})
+        del headers  # sent: not held for the rest of a long stream
         async for chunk in response:
             out = meter.feed(chunk)
             if out:

@@ -15,6 +15,7 @@ __all__ = ["ENDPOINTS", "Endpoint", "InferenceRequest", "parse_request"]
 
 _decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
+_DROPPED: dict[str, Any] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +39,8 @@ class InferenceRequest:
     model: str
     stream: bool
     max_tokens: int | None
-    #: the parsed body (kept for the prompt estimate)
+    #: the parsed body, until the prompt estimate is taken (then dropped: a held stream
+    #: should not keep the decoded messages alive)
     fields: dict[str, Any]
     #: what is sent upstream
     body: bytes
@@ -51,6 +53,7 @@ class InferenceRequest:
     def prompt_estimate(self) -> int:
         if self._prompt < 0:
             self._prompt = prompt_tokens_estimate(self.fields)
+            self.fields = _DROPPED
         return self._prompt
 
 
