@@ -107,7 +107,7 @@ def open_gpuproxy(ctx: Ctx, *, governance: bool) -> Iterator[PeerHandle]:
     shutil.rmtree(data, ignore_errors=True)
     data.mkdir(parents=True)
     port = free_port()
-    workers = len(ctx.layout.sut)
+    workers = ctx.worker_count
     upstreams = ",".join(f"bench-model={u}" for u in ctx.upstream.base_urls)
     env = {
         "DATA_DIR": str(data), "DB_TYPE": "sqlite", "HOST": "127.0.0.1", "PORT": str(port),

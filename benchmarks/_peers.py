@@ -58,6 +58,12 @@ class Ctx:
     streaming: bool = False
     backlog: int = 4096
     backpressure: int | None = None
+    #: worker processes for multi-process peers; default one per SUT CPU
+    workers: int | None = None
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or len(self.layout.sut)
 
 
 @dataclass
@@ -114,7 +120,7 @@ def _nginx_peer(ctx: Ctx) -> Iterator[PeerHandle]:
     if nginx is None:
         raise NotAvailable("nginx is not installed and could not be installed")
     port = free_port()
-    workers = len(ctx.layout.sut)
+    workers = ctx.worker_count
     conf = _nginx.proxy_config(
         ctx.group.workdir / "nginx-peer", port, workers, ctx.upstream.hostports
     )
@@ -167,7 +173,7 @@ def _litellm(ctx: Ctx) -> Iterator[PeerHandle]:
     if python is None:
         raise NotAvailable("litellm[proxy] could not be installed into benchmarks/.venv-litellm")
     port = free_port()
-    workers = len(ctx.layout.sut)
+    workers = ctx.worker_count
     config = _litellm_config(ctx.upstream.base_urls)
     path = ctx.group.workdir / "litellm-config.json"  # YAML is a superset of JSON
     path.write_text(json.dumps(config, indent=2))
@@ -225,7 +231,7 @@ def _pythonpath() -> str:
 @contextlib.contextmanager
 def _python_baseline(ctx: Ctx) -> Iterator[PeerHandle]:
     port = free_port()
-    workers = len(ctx.layout.sut)
+    workers = ctx.worker_count
     proc = ctx.group.start(
         "python-baseline",
         [
@@ -292,7 +298,7 @@ def _granian_floor(ctx: Ctx, app: str) -> Iterator[PeerHandle]:
     if not granian.exists():
         raise NotAvailable("granian is not installed in this Python")
     port = free_port()
-    workers = len(ctx.layout.sut)
+    workers = ctx.worker_count
     env = {
         "FWD_UPSTREAM": ctx.upstream.hostports[0],
         "FWD_STATIC_BODY": _stub_answer(ctx.upstream.base_urls[0]).decode(),

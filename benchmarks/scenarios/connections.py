@@ -11,8 +11,10 @@ the target. While the streams are held: RSS growth per stream, CPU of the proxy,
 open-loop batch of ordinary requests (p99, errors).
 
 Where RLIMIT_NOFILE cannot be raised (no CAP_SYS_RESOURCE), a proxy process holds at
-most (limit - 512) / 2 streams (one descriptor each side); a proxy with W worker
-processes is asked for at most W times that, and the lowered target is noted.
+most (limit - 512) / 2 streams (one descriptor each side). A multi-process proxy (nginx,
+python-baseline, gpuproxy: one instance, one listening port, W worker processes) then
+runs with enough workers for the target, W = max(SUT CPUs, ceil(target / per-process
+cap)), all pinned to the SUT CPUs; the worker count and the reason are noted.
 """
 
 from __future__ import annotations
@@ -166,11 +168,13 @@ def _hold(bench: Bench, peer: PeerHandle, stub_pids: list[int], stub_hosts: list
     }
 
 
-def _proxy_ceiling(name: str, bench: Bench, nofile: int) -> int | None:
-    """Streams the peer's processes can hold within their descriptor limit (None: no cap)."""
+def _workers_for(name: str, bench: Bench, nofile: int, target: int) -> int | None:
+    """Worker processes a proxy needs to hold `target` streams within its descriptor limit
+    (None: not a worker-process proxy)."""
     if name == "direct":
         return None  # stub and client processes scale with the lanes
-    return (nofile - _RESERVE_FDS) // 2 * len(bench.layout.sut)
+    per_process = (nofile - _RESERVE_FDS) // 2
+    return max(len(bench.layout.sut), math.ceil(target / per_process))
 
 
 def run(bench: Bench) -> dict[str, Any]:
@@ -192,17 +196,18 @@ def run(bench: Bench) -> dict[str, Any]:
                     if peers[name].get("available") is False:
                         continue
                     wanted = target
-                    ceiling = _proxy_ceiling(name, bench, nofile)
-                    if ceiling is not None and wanted > ceiling:
+                    workers = _workers_for(name, bench, nofile, target)
+                    if workers is not None and workers > len(bench.layout.sut):
                         bench.notes.append(
-                            f"{name}: target {target} lowered to {ceiling}: RLIMIT_NOFILE is "
-                            f"{nofile} and could not be raised (no CAP_SYS_RESOURCE), so each "
-                            f"of its {len(bench.layout.sut)} processes holds at most "
-                            f"{(nofile - _RESERVE_FDS) // 2} streams"
+                            f"{name} {target}: {workers} worker processes on "
+                            f"{len(bench.layout.sut)} CPU(s): RLIMIT_NOFILE is {nofile} and "
+                            f"could not be raised (no CAP_SYS_RESOURCE), so one process holds "
+                            f"at most {(nofile - _RESERVE_FDS) // 2} streams"
                         )
-                        wanted = ceiling
+                    per_worker = math.ceil(wanted / (workers or 1))
                     ctx = Ctx(bench.group, bench.layout, upstream, streaming=True,
-                              backlog=65535, backpressure=wanted + 4096)  # fmt: skip
+                              backlog=65535, backpressure=per_worker + 4096,
+                              workers=workers)  # fmt: skip
                     try:
                         with open_peer(name, ctx) as peer:
                             peers[name]["config"] = peer.config
@@ -211,6 +216,7 @@ def run(bench: Bench) -> dict[str, Any]:
                                 bench, peer, stub_pids, upstream.hostports, wanted, lanes_now
                             )
                         run_result["requested_target"] = target
+                        run_result["proxy_workers"] = workers
                         peers[name]["available"] = True
                         peers[name]["runs"].append(run_result)
                         log(f"connections {name} {wanted}: held {run_result['held']}, "

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
-from gpuproxy.storage.database import Database
+from gpuproxy.config import Settings
+from gpuproxy.storage.database import Database, open_database
 from gpuproxy.storage.migrations import (
     MigrationError,
     apply_migrations,
@@ -75,3 +77,28 @@ async def test_failed_migration_rolls_back_and_names_file_and_statement(
     # Fixing the file lets it apply.
     (tmp_path / "0002_bad.sql").write_text("CREATE TABLE half (id TEXT PRIMARY KEY);")
     assert await apply_migrations(any_db, tmp_path) == ["0002_bad.sql"]
+
+
+@pytest.fixture(params=["settings", pytest.param("postgres_settings", marks=pytest.mark.postgres)])
+def fresh_db_settings(request: pytest.FixtureRequest) -> Settings:
+    """Settings of a new, empty SQLite file or PostgreSQL database."""
+    settings: Settings = request.getfixturevalue(request.param)
+    return settings
+
+
+async def test_concurrent_runners_apply_each_file_once(fresh_db_settings: Settings) -> None:
+    # Granian workers (or several instances) start together on a new database.
+    settings = fresh_db_settings
+    handles = [await open_database(settings) for _ in range(4)]
+    try:
+        results = await asyncio.gather(*(apply_migrations(db) for db in handles))
+        expected = [
+            m.path.name for m in discover_migrations(default_migrations_dir(), handles[0].dialect)
+        ]
+        applied = sorted(name for names in results for name in names)
+        assert applied == sorted(expected)  # every file once, by whichever runner got it
+        rows = await handles[0].fetchval("SELECT COUNT(*) FROM schema_migrations")
+        assert rows == len(expected)
+    finally:
+        for db in handles:
+            await db.close()

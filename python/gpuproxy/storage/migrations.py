@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gpuproxy.exceptions import GpuProxyError
-from gpuproxy.storage.database import Database
+from gpuproxy.storage.database import Database, Executor
 
 __all__ = [
     "Migration",
@@ -116,10 +116,27 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 """
 
 
+#: pg_advisory_xact_lock key serialising migration runners on one PostgreSQL database
+_PG_LOCK = 0x67707870_6D696772  # "gpxpmigr"
+
+
+async def _serialise(tx: Executor, dialect: str) -> None:
+    """Hold the database's migration lock until `tx` ends. Several workers or instances
+    start at once on a new database: one applies each file, the others then see it done.
+    (SQLite: the runner's transactions are BEGIN IMMEDIATE, which already serialises.)"""
+    if dialect == "postgres":
+        await tx.execute("SELECT pg_advisory_xact_lock($1)", _PG_LOCK)
+
+
 async def apply_migrations(db: Database, directory: Path | None = None) -> list[str]:
-    """Apply every pending migration in order; returns the file names applied."""
+    """Apply every pending migration in order; returns the file names applied.
+
+    Safe to run from several processes at once: each file is applied under the migration
+    lock after checking, inside the same transaction, that nobody applied it meanwhile."""
     directory = directory or default_migrations_dir()
-    await db.execute(_SCHEMA_TABLE)
+    async with db.transaction() as tx:
+        await _serialise(tx, db.dialect)
+        await tx.execute(_SCHEMA_TABLE)
     done = {r["version"] for r in await db.fetch("SELECT version FROM schema_migrations")}
     applied: list[str] = []
     for migration in discover_migrations(directory, db.dialect):
@@ -127,6 +144,11 @@ async def apply_migrations(db: Database, directory: Path | None = None) -> list[
             continue
         statements = split_statements(migration.path.read_text(encoding="utf-8"))
         async with db.transaction() as tx:
+            await _serialise(tx, db.dialect)
+            if await tx.fetchval(
+                "SELECT 1 FROM schema_migrations WHERE version = $1", migration.version
+            ):
+                continue  # another process applied it while this one waited
             for index, statement in enumerate(statements, start=1):
                 try:
                     await tx.execute(statement)
