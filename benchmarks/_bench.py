@@ -28,6 +28,7 @@ class Bench:
     peers: list[str]
     notes: list[str] = field(default_factory=list)
     targets: list[int] | None = None  # connections: stream counts (default by --quick)
+    trickle_ms: float | None = None  # connections: ms between events (default TRICKLE_MS)
 
     @property
     def workdir(self) -> Path:

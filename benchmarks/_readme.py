@@ -125,19 +125,24 @@ def _connections(path: Path, data: dict[str, Any]) -> list[str]:
     lines = [
         f"#### Connections: held trickling SSE streams ({_source(path, data)})",
         "",
-        "| peer | target | held | failed to open | RSS per stream (KiB) "
+        f"Each held stream gets one event every {_fmt(r.get('trickle_interval_ms'))} ms. "
+        "Workers: the proxy's processes (one instance, one port), all on the SUT CPUs.",
+        "",
+        "| peer | target | workers | held | failed to open | RSS per stream (KiB) "
         "| CPU while held (% of a core) "
         "| other requests p99 ms (errors) |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, p in r["peers"].items():
         if not p.get("available"):
-            lines.append(f"| {name} | not available: {_reason(p)} |||||")
+            lines.append(f"| {name} | not available: {_reason(p)} ||||||")
             continue
         for run in p.get("runs", []):
             other = run.get("other_requests_while_held") or {}
+            workers = run.get("proxy_workers")
             lines.append(
-                f"| {name} | {_fmt(run.get('target'))} | {_fmt(run.get('held'))} | "
+                f"| {name} | {_fmt(run.get('target'))} | {_fmt(workers) if workers else '—'} | "
+                f"{_fmt(run.get('held'))} | "
                 f"{_fmt((run.get('ramp') or {}).get('failed'))} | "
                 f"{_fmt(run.get('rss_per_connection_kib'))} | "
                 f"{_fmt(run.get('cpu_percent_of_one_core_while_held'), 1)} | "

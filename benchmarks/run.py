@@ -65,6 +65,7 @@ def run_scenario(
     peers: list[str] | None,
     label: str = "",
     targets: list[int] | None = None,
+    trickle_ms: float | None = None,
 ) -> Path:
     chosen = list(peers or DEFAULT_PEERS[scenario])
     tools = _tools(scenario, chosen)
@@ -75,7 +76,9 @@ def run_scenario(
     started = time.time()
     log(f"{scenario}{' (quick)' if quick else ''}: peers {chosen}, layout {cpu_layout.note}")
     with ProcGroup(workdir) as group:
-        bench = Bench(quick, cpu_layout, group, tools, chosen, targets=targets)
+        bench = Bench(
+            quick, cpu_layout, group, tools, chosen, targets=targets, trickle_ms=trickle_ms
+        )
         module = importlib.import_module(f"scenarios.{scenario}")
         result = module.run(bench)
     date = time.strftime("%Y-%m-%d", time.localtime(started))
@@ -94,7 +97,12 @@ def run_scenario(
         "machine": machine_info(),
         "layout": cpu_layout.as_dict(),
         "versions": versions(dict(tools.items())),
-        "parameters": {"peers": chosen, "quick": quick, "targets": targets},
+        "parameters": {
+            "peers": chosen,
+            "quick": quick,
+            "targets": targets,
+            "trickle_ms": trickle_ms,
+        },
         "notes": bench.notes,
         "result": result,
     }
@@ -115,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-readme", action="store_true", help="do not touch README.md")
     parser.add_argument("--label", default="", help="results as <date>-<scenario>-LABEL.json")
     parser.add_argument("--targets", help="connections: comma-separated stream counts")
+    parser.add_argument(
+        "--trickle-ms", type=float, help="connections: ms between a held stream's events (5000)"
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGHUP, _on_signal)
@@ -126,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     if peers and (unknown := set(peers) - set(ALL_PEERS + FLOOR_PEERS)):
         parser.error(f"unknown peers: {sorted(unknown)}")
     for scenario in SCENARIOS if args.scenario == "all" else (args.scenario,):
-        run_scenario(scenario, args.quick, peers, args.label, targets)
+        run_scenario(scenario, args.quick, peers, args.label, targets, args.trickle_ms)
         if not args.no_readme and not update_readme():
             log("README.md has no bench markers; table not written")
     return 0

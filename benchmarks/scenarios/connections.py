@@ -44,6 +44,12 @@ def _per_lane(nofile: int) -> int:
     return min(25_000, nofile - _RESERVE_FDS)
 
 
+def _ramp_timeout(target: int, rate: float) -> float:
+    """Seconds a client may take to open its streams: the paced ramp four times over (a
+    saturated proxy accepts more slowly than the pace), plus a minute."""
+    return 4 * target / rate + 60
+
+
 def _read_tagged(proc: subprocess.Popen[str], tag: str, deadline: float) -> dict[str, Any]:
     """Read a client's stdout until the `tag` line (or EOF / deadline)."""
     assert proc.stdout is not None
@@ -88,7 +94,8 @@ def _start_clients(bench: Bench, peer: PeerHandle, target: int, rate: float, lan
             url = f"http://{stub_hosts[lane % len(stub_hosts)]}/v1/chat/completions"
         argv = [sys.executable, str(BENCH / "sse_client.py"), "hold", "--url", url,
                 "--body", STREAM_BODY, "--count", str(count), "--rate", f"{rate / lanes:g}",
-                "--sources", f"127.0.0.{2 + lane}"]  # fmt: skip
+                "--sources", f"127.0.0.{2 + lane}",
+                "--ramp-timeout", f"{_ramp_timeout(target, rate):g}"]  # fmt: skip
         if peer.api_key:
             argv += ["--api-key", peer.api_key]
         clients.append(subprocess.Popen(
@@ -124,7 +131,7 @@ def _hold(bench: Bench, peer: PeerHandle, stub_pids: list[int], stub_hosts: list
     stub_rss_before = sum(tree_rss_bytes(p) for p in stub_pids)
     clients = _start_clients(bench, peer, target, rate, lanes, stub_hosts)
     try:
-        deadline = time.monotonic() + target / rate + 180
+        deadline = time.monotonic() + _ramp_timeout(target, rate) + 120
         held = _merge([_read_tagged(c, "HELD", deadline) for c in clients])
         hold_s = bench.secs(10, 30)
         cpu0, t0 = sum(cpu_seconds(p) for p in measured), time.monotonic()
@@ -179,6 +186,7 @@ def _workers_for(name: str, bench: Bench, nofile: int, target: int) -> int | Non
 
 def run(bench: Bench) -> dict[str, Any]:
     targets = bench.targets or ([10_000] if bench.quick else [10_000, 50_000, 100_000])
+    trickle_ms = bench.trickle_ms or TRICKLE_MS
     system: dict[str, Any] = {}
     nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     system["rlimit_nofile"] = nofile
@@ -189,7 +197,7 @@ def run(bench: Bench) -> dict[str, Any]:
         for target in targets:
             lanes = max(1, math.ceil(target / per_lane))
             hosts = [f"127.0.0.{100 + i}" for i in range(lanes)]
-            with python_stub(bench, hosts=hosts, interval_ms=TRICKLE_MS,
+            with python_stub(bench, hosts=hosts, interval_ms=trickle_ms,
                              chunks=1_000_000) as upstream:  # fmt: skip
                 stub_pids = [p.pid for p in upstream.procs]
                 for name in bench.peers:
@@ -227,7 +235,7 @@ def run(bench: Bench) -> dict[str, Any]:
                         peers[name]["runs"].append({"target": wanted, "error": str(exc)})
     return {
         "targets": targets,
-        "trickle_interval_ms": TRICKLE_MS,
+        "trickle_interval_ms": trickle_ms,
         "other_requests_p99_goal_ms": OTHER_P99_GOAL_MS,
         "system": system,
         "peers": peers,
