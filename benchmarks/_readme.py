@@ -4,6 +4,7 @@ latest results file of each scenario in benchmarks/results/."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +227,15 @@ def _gateway(path: Path, data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _per_target(runs: list[dict[str, Any]], pick: Callable[[dict[str, Any]], Any],
+                unit: str) -> str:  # fmt: skip
+    """One figure per connections target, smallest first: "39.7 KiB at 10,000; ..."."""
+    if not runs:
+        return f"— {unit}"
+    ordered = sorted(runs, key=lambda run: run.get("target") or 0)
+    return "; ".join(f"{_fmt(pick(run))} {unit} at {_fmt(run.get('target'))}" for run in ordered)
+
+
 def _goal_figures(tp: dict[str, Any], st: dict[str, Any], cn: dict[str, Any],
                   sk: dict[str, Any]) -> dict[str, str]:  # fmt: skip
     """One machine's measured value for each goal row."""
@@ -236,7 +246,6 @@ def _goal_figures(tp: dict[str, Any], st: dict[str, Any], cn: dict[str, Any],
     conn_runs = cn.get("peers", {}).get("gpuproxy", {}).get("runs", [])
     top = max(conn_runs, key=lambda run: run.get("held", 0), default={})
     soak_ours = sk.get("peers", {}).get("gpuproxy", {})
-    other = (top.get("other_requests_while_held") or {}).get("p99_ms")
     soak = (f"{_fmt(soak_ours.get('rss_growth_mib_per_min'), 3)} / "
             f"{_fmt(soak_ours.get('errors'))}") if sk else "—"  # fmt: skip
     return {
@@ -245,8 +254,12 @@ def _goal_figures(tp: dict[str, Any], st: dict[str, Any], cn: dict[str, Any],
         "added_p99": f"{_fmt(ours.get('added_p99_ms_at_half_max'), 3)} ms",
         "ttft": f"{_fmt((stream_ours.get('added_ttft_ms') or {}).get('p99'), 3)} ms",
         "held": f"{_fmt(top.get('held'))} of {_fmt(top.get('target'))}" if top else "—",
-        "rss": f"{_fmt(top.get('rss_per_connection_kib'))} KiB",
-        "other": f"{_fmt(other)} ms",
+        "rss": _per_target(conn_runs, lambda run: run.get("rss_per_connection_kib"), "KiB"),
+        "other": _per_target(
+            conn_runs,
+            lambda run: (run.get("other_requests_while_held") or {}).get("p99_ms"),
+            "ms",
+        ),
         "soak": soak,
     }
 
