@@ -1,8 +1,9 @@
 """Where the memory of held SSE streams goes: RSS per stream of each layer on its own.
 
     .venv/bin/python benchmarks/held_memory.py [--count 2000] [--modes gpuproxy,granian,forwarder]
+        [--trickle-ms 5000] [--hold-s 3]
 
-Each mode starts the SSE stub (one event per 5 s, forever), the system under test, opens
+Each mode starts the SSE stub (one event per `--trickle-ms`, 5 s by default, forever), the system under test, opens
 `--count` trickling streams through it with `sse_client.py hold`, and reads the SUT's RSS
 (and its anonymous memory from /proc/PID/smaps_rollup) before and while they are held:
 
@@ -39,6 +40,8 @@ __all__ = ["main"]
 BENCH = Path(__file__).parent
 STUB_HOST = "127.0.0.100"
 CLIENT_SOURCE = "127.0.0.2"
+#: seconds the streams are held before RSS is read (--hold-s)
+HOLD_S = [3.0]
 
 
 def _anon_bytes(pid: int) -> int:
@@ -102,7 +105,7 @@ def _measure(sut: subprocess.Popen[Any], stub: subprocess.Popen[Any], count: int
     time.sleep(1.0)
     before = tree_rss_bytes(sut.pid), _anon_bytes(sut.pid), tree_rss_bytes(stub.pid)
     held, stop = hold()
-    time.sleep(3.0)  # let the first trickled events pass through
+    time.sleep(HOLD_S[0])  # let trickled events pass through
     after = tree_rss_bytes(sut.pid), _anon_bytes(sut.pid), tree_rss_bytes(stub.pid)
     threads = _threads(sut.pid)
     stop()
@@ -269,17 +272,25 @@ def main() -> None:
     parser.add_argument("--modes", default="gpuproxy-http-auto,gpuproxy,granian,forwarder")
     parser.add_argument("--granian-kw", default="", help="extra Server(...) keywords, ', k=v'")
     parser.add_argument("--out", help="write the JSON here too")
+    parser.add_argument("--trickle-ms", type=float, default=5000, help="ms between events")
+    parser.add_argument("--hold-s", type=float, default=3.0, help="held this long, then RSS")
     args = parser.parse_args()
     raise_nofile()
+    HOLD_S[0] = args.hold_s
     tmp = BENCH / ".work" / f"held-memory-{int(time.time())}"
     tmp.mkdir(parents=True)
     port = free_port()
     stub = _start([sys.executable, str(BENCH / "stub_upstream.py"), "--port", str(port),
-                   "--hosts", STUB_HOST, "--interval-ms", "5000",
+                   "--hosts", STUB_HOST, "--interval-ms", f"{args.trickle_ms:g}",
                    "--chunks", "1000000"])  # fmt: skip
     _STUB.append(stub)
     stub_url = f"http://{STUB_HOST}:{port}"
-    results: dict[str, Any] = {"count": args.count, "modes": {}}
+    results: dict[str, Any] = {
+        "count": args.count,
+        "trickle_ms": args.trickle_ms,
+        "hold_s": args.hold_s,
+        "modes": {},
+    }
     try:
         wait_port(STUB_HOST, port, 20)
         for mode in args.modes.split(","):

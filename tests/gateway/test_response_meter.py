@@ -78,6 +78,28 @@ def test_cancelled_stream_counts_only_delivered_text() -> None:
     assert usage.completion_tokens == estimate_tokens("aaaabbbbcccc") == 3
 
 
+def test_long_stream_without_usage_keeps_little_and_counts_every_character() -> None:
+    meter = ResponseMeter(sse=True)
+    pieces = [f"word{i} é\n" for i in range(3000)]  # ~300 KiB of events, escapes included
+    for piece in pieces:
+        out = meter.feed(chunk(piece))
+        meter.delivered(out)
+        # Delivered events are measured and dropped as they pile up, not kept to the end.
+        assert sum(len(b) for b in meter._retained) < 4 * 1024
+    meter.delivered(meter.flush())
+    usage = meter.result(prompt_estimate=5)
+    assert usage.estimated
+    assert usage.completion_tokens == estimate_tokens("".join(pieces))
+
+
+def test_stream_with_usage_stops_keeping_text_once_usage_is_known() -> None:
+    meter = ResponseMeter(sse=True)
+    meter.delivered(meter.feed(chunk("Hello") + USAGE))
+    meter.delivered(meter.feed(chunk("late")))
+    assert meter._retained == []
+    assert meter.result(prompt_estimate=99).completion_tokens == 3
+
+
 def test_json_response_usage_and_fallback_count() -> None:
     meter = ResponseMeter(sse=False)
     body = json.dumps(

@@ -6,10 +6,12 @@ would be useless to the client anyway); the hot path per chunk is a concatenatio
 `usage`, and the final usage chunk is removed when the gateway asked for it on the
 client's behalf (clients that did not ask may index `choices[0]`).
 
-Everything delivered is kept (up to `retain_limit` bytes) so that, when no usage arrives
-(client cancelled, upstream without usage support), completion tokens can be counted from
-the text that actually reached the client. Plain JSON responses are buffered the same way
-and decoded once at the end.
+What was delivered counts when no usage arrives (client cancelled, upstream without usage
+support): completion tokens are then estimated from the text that actually reached the
+client. A stream keeps its delivered events only until they reach `_COMPACT_BYTES`; then
+their text is measured (characters, which is all the estimate needs and adds up exactly)
+and the events are let go, so a long or long-held stream does not grow with its length.
+Plain JSON responses are buffered (up to `retain_limit` bytes) and decoded once at the end.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 import msgspec
 
-from gpuproxy.gateway.tokens import estimate_tokens
+from gpuproxy.gateway.tokens import estimate_tokens, tokens_for_chars
 
 __all__ = ["ResponseMeter", "Usage"]
 
@@ -28,6 +30,8 @@ _USAGE = b'"usage"'
 _EVENT_END = b"\n\n"
 _FIRST_TOKEN = re.compile(rb'"(?:content|text|reasoning_content)"\s*:\s*"[^"]')
 _RETAIN_LIMIT = 8 * 1024 * 1024
+#: Delivered SSE bytes kept before their text is measured and they are dropped.
+_COMPACT_BYTES = 2 * 1024
 
 
 class _UsageBody(msgspec.Struct):
@@ -57,6 +61,7 @@ class ResponseMeter:
         "_retained",
         "_retained_bytes",
         "_tail",
+        "_text_chars",
         "first_token_at",
         "retain_limit",
         "sse",
@@ -75,6 +80,8 @@ class ResponseMeter:
         self._tail = b""
         self._retained: list[bytes] = []
         self._retained_bytes = 0
+        #: characters of text in delivered events already measured and dropped (streams)
+        self._text_chars = 0
 
     def feed(self, chunk: bytes) -> bytes:
         if not self.sse:
@@ -95,9 +102,15 @@ class ResponseMeter:
         return events
 
     def delivered(self, sent: bytes) -> None:
-        """`sent` reached the client: it counts for billing a cancelled stream."""
-        if self.sse:
-            self._retain(sent)
+        """`sent` (whole events) reached the client: it counts for billing a cancelled stream."""
+        if not self.sse or self.usage is not None:
+            return  # exact usage already known: the text will not be needed
+        self._retained.append(sent)
+        self._retained_bytes += len(sent)
+        if self._retained_bytes >= _COMPACT_BYTES:
+            self._text_chars += len(self._stream_text())
+            self._retained.clear()
+            self._retained_bytes = 0
 
     def flush(self) -> bytes:
         """The bytes held back at the end of the stream (an unterminated last event)."""
@@ -138,7 +151,8 @@ class ResponseMeter:
         if self.sse:
             if self.usage is not None:
                 return Usage(self.usage.prompt_tokens, self.usage.completion_tokens, False)
-            return Usage(prompt_estimate, estimate_tokens(self._stream_text()), True)
+            chars = self._text_chars + len(self._stream_text())
+            return Usage(prompt_estimate, tokens_for_chars(chars), True)
         body = b"".join(self._retained)
         try:
             parsed = _with_usage.decode(body)

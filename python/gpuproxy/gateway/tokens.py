@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["CHARS_PER_TOKEN", "estimate_tokens", "prompt_tokens_estimate"]
+__all__ = ["CHARS_PER_TOKEN", "estimate_tokens", "prompt_tokens_estimate", "tokens_for_chars"]
 
 CHARS_PER_TOKEN = 4
 #: Tokens a chat message costs on top of its text (role markers), as OpenAI documents.
@@ -19,9 +19,14 @@ _PER_MESSAGE_OVERHEAD = 4
 
 
 def estimate_tokens(text: str) -> int:
-    if not text:
+    return tokens_for_chars(len(text))
+
+
+def tokens_for_chars(chars: int) -> int:
+    """The estimate for a text of `chars` characters (what `estimate_tokens` counts)."""
+    if chars <= 0:
         return 0
-    return max(1, -(-len(text) // CHARS_PER_TOKEN))
+    return max(1, -(-chars // CHARS_PER_TOKEN))
 
 
 def _content_text(content: Any) -> str:
