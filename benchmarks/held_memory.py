@@ -3,9 +3,10 @@
     .venv/bin/python benchmarks/held_memory.py [--count 2000] [--modes gpuproxy,granian,forwarder]
         [--trickle-ms 5000] [--hold-s 3]
 
-Each mode starts the SSE stub (one event per `--trickle-ms`, 5 s by default, forever), the system under test, opens
-`--count` trickling streams through it with `sse_client.py hold`, and reads the SUT's RSS
-(and its anonymous memory from /proc/PID/smaps_rollup) before and while they are held:
+Each mode starts the SSE stub (one event per `--trickle-ms`, 5 s by default, forever),
+the system under test, opens `--count` trickling streams through it with
+`sse_client.py hold`, and reads the SUT's RSS (and its anonymous memory from
+/proc/PID/smaps_rollup) before and after holding them `--hold-s` seconds:
 
 - `gpuproxy`: `aiserve-gpuproxyd` (one worker, governance ON as in `run.py`), the whole path;
 - `gpuproxy-http-auto`: the same with `--http auto` (Granian's HTTP/1.1 + HTTP/2 connection);
