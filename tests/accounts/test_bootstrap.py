@@ -1,4 +1,4 @@
-"""The embedded default's first admin: random password, logged once, file mode 0600."""
+"""The embedded default's first admin: random password in a 0600 file, never in a log line."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ async def test_first_start_creates_one_admin(
             assert in_app(client, accounts_of(client).users.count) == 1
     logged = [r.getMessage() for r in caplog.records if DEFAULT_ADMIN_EMAIL in r.getMessage()]
     assert len(logged) == 1
-    assert password in logged[0]
+    assert password not in logged[0]
+    assert str(path) in logged[0]
 
     caplog.clear()
     async with app_client(settings) as client:  # second start: nothing new

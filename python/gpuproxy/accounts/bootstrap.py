@@ -54,11 +54,11 @@ async def ensure_default_admin(accounts: AccountsService, data_dir: Path) -> Pat
     await accounts.audit.record(
         "user.bootstrap", actor_email="system", target=user.id, detail={"email": user.email}
     )
+    # The password goes to the file only: logs are shipped and kept, and carry no secrets.
     log.warning(
-        "created the first admin account %s; its one-time password is %s (also saved in %s, "
-        "mode 0600). Log in and create your own admin, then disable this one.",
+        "created the first admin account %s; its one-time password is in %s (mode 0600). "
+        "Log in and create your own admin, then disable this one.",
         DEFAULT_ADMIN_EMAIL,
-        password,
         path,
     )
     return path
