@@ -36,12 +36,11 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
-import httpx  # noqa: E402
 
-from _loadgen import CHAT_BODY, Target, wrk_closed_loop  # noqa: E402
+from _loadgen import Target, wrk_closed_loop  # noqa: E402
 from _machine import layout, machine_info  # noqa: E402
 from _procs import ProcGroup, free_port, raise_nofile, wait_http  # noqa: E402
-from gateway import _api_key, _gateway_env, _stream  # noqa: E402
+from gateway import _gateway_env, _stream, launch_gateway  # noqa: E402
 
 
 def _git_rev(tree: Path) -> str:
@@ -110,24 +109,17 @@ def _measure(
     port = free_port()
     data_dir = tmp / f"data-{name}"
     env = {**_gateway_env(data_dir, port, stub_url), "PYTHONPATH": str(tree / "python")}
-    proc = group.start(
+    proc, base, key, check = launch_gateway(
+        group,
         f"gateway-{name}",
         [sys.executable, "-m", "gpuproxy.server", "--port", str(port), "--backlog", "4096"],
-        cpus=cpus.sut,
-        env=env,
-        cwd=tmp,
+        port,
+        cpus.sut,
+        env,
+        tmp,
     )
-    base = f"http://127.0.0.1:{port}"
-    wait_http(base + "/health", proc=proc)
-    with httpx.Client(base_url=base, timeout=30) as http:
-        key = _api_key(http)
-        check = http.post(
-            "/v1/chat/completions",
-            content=CHAT_BODY,
-            headers={"Authorization": f"Bearer {key}", "content-type": "application/json"},
-        )
-        if check.status_code != 200:
-            raise SystemExit(f"{name}: gateway answered {check.status_code}: {check.text[:300]}")
+    if check.status_code != 200:
+        raise SystemExit(f"{name}: gateway answered {check.status_code}: {check.text[:300]}")
     url = base + "/v1/chat/completions"
     target = Target(url, api_key=key)
     result: dict[str, Any] = {}

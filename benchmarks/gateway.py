@@ -39,7 +39,7 @@ import httpx  # noqa: E402
 
 from _loadgen import CHAT_BODY, STREAM_BODY, Target, wrk_closed_loop  # noqa: E402
 from _machine import layout, machine_info  # noqa: E402
-from _procs import ProcGroup, free_port, raise_nofile, wait_http  # noqa: E402
+from _procs import Proc, ProcGroup, free_port, raise_nofile, wait_http  # noqa: E402
 
 JWT_SECRET = "bench-secret-0123456789-abcdefghijklmnopqrstuvwxyz"  # noqa: S105 - throwaway
 PASSWORD = "correct horse battery"  # noqa: S105 - a throwaway benchmark user
@@ -86,6 +86,25 @@ def _api_key(http: httpx.Client) -> str:
     created.raise_for_status()
     key: str = created.json()["key"]
     return key
+
+
+def launch_gateway(
+    group: ProcGroup, name: str, argv: list[str], port: int, cpus: list[int],
+    env: dict[str, str], cwd: Path,
+) -> tuple[Proc, str, str, httpx.Response]:  # fmt: skip
+    """Start a gateway, wait for /health, create a user's API key and send one chat
+    completion through it: (process, base URL, key, that first answer)."""
+    proc = group.start(name, argv, cpus=cpus, env=env, cwd=cwd)
+    base = f"http://127.0.0.1:{port}"
+    wait_http(base + "/health", proc=proc)
+    with httpx.Client(base_url=base, timeout=30) as http:
+        key = _api_key(http)
+        check = http.post(
+            "/v1/chat/completions",
+            content=CHAT_BODY,
+            headers={"Authorization": f"Bearer {key}", "content-type": "application/json"},
+        )
+    return proc, base, key, check
 
 
 def _admin_headers(http: httpx.Client, data_dir: Path) -> dict[str, str] | None:
@@ -167,26 +186,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         wait_http(stub_url + "/health", proc=stub)
         port = free_port()
         data_dir = Path(tmp) / "data"
-        gateway = group.start(
+        _, base, key, check = launch_gateway(
+            group,
             "gateway",
             [_daemon(), "--port", str(port), "--backlog", "4096"],
-            cpus=cpus.sut,
-            env=_gateway_env(data_dir, port, stub_url),
-            cwd=Path(tmp),
+            port,
+            cpus.sut,
+            _gateway_env(data_dir, port, stub_url),
+            Path(tmp),
         )
-        base = f"http://127.0.0.1:{port}"
-        wait_http(base + "/health", proc=gateway)
+        if check.status_code != 200:
+            reason = f"gateway answered {check.status_code}: {check.text[:300]}"
+            return {"available": False, "reason": reason}
+        figures["rate_limit_headers"] = "x-ratelimit-limit" in check.headers
         with httpx.Client(base_url=base, timeout=30) as http:
-            key = _api_key(http)
-            check = http.post(
-                "/v1/chat/completions",
-                content=CHAT_BODY,
-                headers={"Authorization": f"Bearer {key}", "content-type": "application/json"},
-            )
-            if check.status_code != 200:
-                reason = f"gateway answered {check.status_code}: {check.text[:300]}"
-                return {"available": False, "reason": reason}
-            figures["rate_limit_headers"] = "x-ratelimit-limit" in check.headers
             direct_url = stub_url + "/v1/chat/completions"
             proxy_url = base + "/v1/chat/completions"
             results: dict[str, Any] = {}

@@ -29,13 +29,12 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-import httpx  # noqa: E402
 
 from _loadgen import Target, oha_open_loop  # noqa: E402
 from _machine import layout, machine_info  # noqa: E402
 from _procs import ProcGroup, free_port, raise_nofile, wait_http  # noqa: E402
 from _tools import ensure_oha  # noqa: E402
-from gateway import _api_key, _gateway_env  # noqa: E402
+from gateway import _gateway_env, launch_gateway  # noqa: E402
 
 Sample = dict[tuple[int, str, str], tuple[int, int, int]]
 
@@ -106,17 +105,17 @@ def run(rates: list[int], duration: float) -> dict[str, Any]:
         stub_url = f"http://127.0.0.1:{stub_port}"
         wait_http(stub_url + "/health", proc=stub)
         port = free_port()
-        gateway = group.start(
+        gateway, base, key, check = launch_gateway(
+            group,
             "gateway",
             [sys.executable, "-m", "gpuproxy.server", "--port", str(port)],
-            cpus=cpus.sut,
-            env=_gateway_env(Path(tmp) / "data", port, stub_url),
-            cwd=tmp,
+            port,
+            cpus.sut,
+            _gateway_env(Path(tmp) / "data", port, stub_url),
+            Path(tmp),
         )
-        base = f"http://127.0.0.1:{port}"
-        wait_http(base + "/health", proc=gateway)
-        with httpx.Client(base_url=base, timeout=30) as http:
-            key = _api_key(http)
+        if check.status_code != 200:
+            raise SystemExit(f"gateway answered {check.status_code}: {check.text[:300]}")
         through = Target(base + "/v1/chat/completions", api_key=key)
         direct = Target(stub_url + "/v1/chat/completions")
         oha_open_loop(oha, through, rate=2000, duration_s=3, connections=64, cpus=cpus.loadgen)

@@ -218,12 +218,7 @@ class GuardRails:
 
     async def reserve(self, user_id: str, amount: int) -> GuardHold:
         """Hold `amount` in every window or raise PaymentRequiredError naming the windows."""
-        try:
-            local = self._local.reserve(user_id, amount)
-        except SpendLimitExceeded as exc:
-            raise self._refusal(
-                user_id, amount, self._local_violations(user_id, exc.windows)
-            ) from None
+        local = self._reserve_local(user_id, amount)
         limits = self.limits(user_id)
         limited = any(v is not None for v in limits.values())
         shared: SharedReservation | None = None
@@ -258,15 +253,19 @@ class GuardRails:
         limited = any(v is not None for v in limits.values())
         if limited and self._shared is not None:
             return None
+        local = self._reserve_local(user_id, amount)
+        if limited:
+            self._alert_usage(user_id, limits, None)
+        return GuardHold(user_id, amount, local, None)
+
+    def _reserve_local(self, user_id: str, amount: int) -> HeldSpend:
+        """Hold `amount` in this process's windows, or refuse naming the windows."""
         try:
-            local = self._local.reserve(user_id, amount)
+            return self._local.reserve(user_id, amount)
         except SpendLimitExceeded as exc:
             raise self._refusal(
                 user_id, amount, self._local_violations(user_id, exc.windows)
             ) from None
-        if limited:
-            self._alert_usage(user_id, limits, None)
-        return GuardHold(user_id, amount, local, None)
 
     def commit(self, hold: GuardHold, actual: int) -> None:
         """Book the actual cost (sync; Redis is updated from the background queue)."""
