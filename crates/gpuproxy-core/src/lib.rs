@@ -6,6 +6,7 @@ pub mod balancer;
 pub mod clock;
 pub mod error_class;
 pub mod forward;
+pub mod gateway;
 pub mod limits;
 pub mod tracker;
 
