@@ -93,7 +93,7 @@ impl<'a> PickView<'a> {
                 continue;
             }
             let s = score(i);
-            if best.as_ref().map_or(true, |(_, b)| s < *b) {
+            if best.as_ref().is_none_or(|(_, b)| s < *b) {
                 best = Some((i, s));
             }
         }

@@ -38,7 +38,7 @@ impl Strategy for WeightedRoundRobin {
             let cw = b.wrr_current.load(Ordering::Relaxed) + w;
             b.wrr_current.store(cw, Ordering::Relaxed);
             total += w;
-            if best.map_or(true, |(_, c)| cw > c) {
+            if best.is_none_or(|(_, c)| cw > c) {
                 best = Some((i, cw));
             }
         }

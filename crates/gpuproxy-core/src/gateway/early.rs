@@ -1,0 +1,92 @@
+//! Phase 1 (early): which route a request is, and its request id.
+
+use http::{HeaderMap, Method};
+
+use super::openai_request::Endpoint;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HotRoute {
+    Inference(Endpoint),
+    ListModels,
+    GetModel(String),
+}
+
+/// The hot route for `path`, or `None` (the control plane serves it). Preflights and
+/// browser requests (`Origin`) go to the control plane, which owns CORS.
+pub fn classify(method: &Method, path: &str, headers: &HeaderMap) -> Option<HotRoute> {
+    if method == Method::OPTIONS || headers.contains_key(http::header::ORIGIN) {
+        return None;
+    }
+    let rest = path.strip_prefix("/api").unwrap_or(path).strip_prefix("/v1/")?;
+    match rest {
+        "chat/completions" => Some(HotRoute::Inference(Endpoint::Chat)),
+        "completions" => Some(HotRoute::Inference(Endpoint::Completions)),
+        "embeddings" => Some(HotRoute::Inference(Endpoint::Embeddings)),
+        "models" => Some(HotRoute::ListModels),
+        _ => {
+            let id = rest.strip_prefix("models/")?.trim_start_matches('/');
+            (!id.is_empty()).then(|| HotRoute::GetModel(percent_decode(id)))
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The caller's `X-Request-ID` when short and printable (`[A-Za-z0-9._:-]{1,128}`), else new.
+pub fn request_id(headers: &HeaderMap) -> String {
+    if let Some(v) = headers.get("x-request-id") {
+        let b = v.as_bytes();
+        if !b.is_empty()
+            && b.len() <= 128
+            && b.iter().all(|c| c.is_ascii_alphanumeric() || b"._:-".contains(c))
+        {
+            return String::from_utf8_lossy(b).into_owned();
+        }
+    }
+    format!("{:032x}", fastrand::u128(..))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_and_twins() {
+        let h = HeaderMap::new();
+        assert_eq!(classify(&Method::POST, "/v1/chat/completions", &h), Some(HotRoute::Inference(Endpoint::Chat)));
+        assert_eq!(classify(&Method::POST, "/api/v1/embeddings", &h), Some(HotRoute::Inference(Endpoint::Embeddings)));
+        assert_eq!(classify(&Method::GET, "/v1/models", &h), Some(HotRoute::ListModels));
+        assert_eq!(classify(&Method::GET, "/v1/models/org/m%201", &h), Some(HotRoute::GetModel("org/m 1".into())));
+        assert_eq!(classify(&Method::GET, "/v1/models/", &h), None);
+        assert_eq!(classify(&Method::GET, "/health", &h), None);
+        assert_eq!(classify(&Method::OPTIONS, "/v1/models", &h), None);
+        let mut o = HeaderMap::new();
+        o.insert("origin", "http://x".parse().unwrap());
+        assert_eq!(classify(&Method::POST, "/v1/completions", &o), None);
+    }
+
+    #[test]
+    fn request_ids() {
+        let mut h = HeaderMap::new();
+        h.insert("x-request-id", "abc-1.2:3".parse().unwrap());
+        assert_eq!(request_id(&h), "abc-1.2:3");
+        h.insert("x-request-id", "bad id".parse().unwrap());
+        assert_eq!(request_id(&h).len(), 32);
+    }
+}

@@ -1,0 +1,148 @@
+//! Phase 2 (filter): who is asking, may they, is the body acceptable, and is the money
+//! there. Everything here is decided from memory; Python is asked only on a cache miss
+//! (unknown credential) or when the user has no usable spend allowance.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::HeaderValue;
+use http::{HeaderMap, Response};
+use http_body_util::{BodyExt as _, Limited};
+use hyper::body::Incoming;
+
+use super::allowance::{Allowances, Hold};
+use super::control::{AllowanceAnswer, AuthAnswer, Refusal};
+use super::principal::{credential, digest, Lookup, Principal};
+use super::ratelimit;
+use super::respond::{json_response, ApiError, OutBody};
+use super::settle::unix_ms;
+use super::state::DataPlane;
+
+/// Why the request stops here: an error we word, or a refusal Python worded.
+#[derive(Debug)]
+pub enum Stop {
+    Api(ApiError),
+    Refused(Arc<Refusal>),
+}
+
+impl From<ApiError> for Stop {
+    fn from(e: ApiError) -> Self {
+        Self::Api(e)
+    }
+}
+
+impl Stop {
+    pub fn into_response(self) -> Response<OutBody> {
+        match self {
+            Self::Api(e) => e.into_response(),
+            Self::Refused(r) => {
+                let mut resp = json_response(r.status, r.body.clone());
+                for (k, v) in &r.headers {
+                    if let (Ok(k), Ok(v)) = (http::HeaderName::try_from(k.as_str()), HeaderValue::from_str(v)) {
+                        resp.headers_mut().append(k, v);
+                    }
+                }
+                resp
+            }
+        }
+    }
+}
+
+fn unauthenticated() -> ApiError {
+    ApiError::new(401, "Incorrect or missing API key: send Authorization: Bearer <key> or X-API-Key")
+        .code("invalid_api_key")
+}
+
+fn unavailable(message: String, code: &'static str) -> ApiError {
+    ApiError::new(503, message).code(code).header("retry-after", "1")
+}
+
+/// The caller, or 401 (after counting the failure against the client's address).
+pub async fn authenticate(dp: &DataPlane, headers: &HeaderMap, ip: IpAddr) -> Result<Arc<Principal>, Stop> {
+    let cred = credential(
+        headers.get("x-api-key").map(HeaderValue::as_bytes),
+        headers.get(http::header::AUTHORIZATION).map(HeaderValue::as_bytes),
+    );
+    let Some(cred) = cred else { return Err(failed(dp, ip)) };
+    let d = digest(cred);
+    match dp.keys.lookup(&d, Instant::now(), unix_ms()) {
+        Lookup::Hit(p) => Ok(p),
+        Lookup::Denied => Err(failed(dp, ip)),
+        Lookup::Miss => match dp.control.authenticate(d, cred).await {
+            Ok(AuthAnswer::Known(p)) => Ok(p),
+            Ok(AuthAnswer::Denied) => Err(failed(dp, ip)),
+            Err(u) => Err(unavailable(u.0, "auth_unavailable").into()),
+        },
+    }
+}
+
+/// A failed authentication: 401, or 429 once this address fails too often (guessing).
+fn failed(dp: &DataPlane, ip: IpAddr) -> Stop {
+    let key = ip.to_string();
+    match dp.auth_failures.check(&key, 1) {
+        Ok(()) => unauthenticated().into(),
+        Err(e) => {
+            let wait_s = match e {
+                crate::limits::LimitsError::RateLimited { retry_after_ms } => retry_after_ms.div_ceil(1000).max(1),
+                _ => 60,
+            };
+            ApiError::new(429, "too many failed authentications from this address")
+                .code("auth_throttled")
+                .header("retry-after", wait_s.to_string())
+                .into()
+        }
+    }
+}
+
+/// Counts the request against the caller's rate limit: the X-RateLimit-* headers to add,
+/// or the 429.
+pub fn rate_limit(dp: &DataPlane, p: &Principal) -> Result<Vec<(&'static str, String)>, Stop> {
+    let Some(limit) = &p.rate_limit else { return Ok(Vec::new()) };
+    let decision = ratelimit::check(&dp.limiter, limit);
+    if decision.allowed {
+        return Ok(decision.headers());
+    }
+    let mut err = ApiError::new(429, format!("rate limit of {} requests per minute exceeded", decision.limit))
+        .code("rate_limited");
+    err.headers = decision.headers();
+    Err(err.into())
+}
+
+/// The whole request body, 413 past the limit.
+pub async fn read_body(dp: &DataPlane, body: Incoming) -> Result<Bytes, Stop> {
+    let limit = dp.config.max_request_bytes;
+    match Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(ApiError::new(413, format!("request body is larger than {limit} bytes")).into())
+        }
+        Err(_) => Err(ApiError::new(400, "the request body could not be read").code("invalid_body").into()),
+    }
+}
+
+/// Holds `amount` from the user's spend allowance, asking Python for a new allowance when
+/// the live one is missing, expired or short. `None` when billing is off.
+pub async fn hold_money(dp: &DataPlane, user_id: &Arc<str>, amount: u64) -> Result<Option<Hold>, Stop> {
+    if !dp.config.billing {
+        return Ok(None);
+    }
+    // Concurrent requests may drain a fresh allowance before this one takes from it: ask
+    // again a few times, then give up rather than loop.
+    for _ in 0..4 {
+        if let Some(hold) = dp.allowances.try_hold(user_id, amount, Instant::now()) {
+            return Ok(Some(hold));
+        }
+        match dp.control.allowance(user_id, amount).await {
+            Ok(AllowanceAnswer::Granted(lease)) => {
+                if let Some(hold) = Allowances::hold_from(&lease, amount) {
+                    return Ok(Some(hold));
+                }
+            }
+            Ok(AllowanceAnswer::Refused(r)) => return Err(Stop::Refused(r)),
+            Err(u) => return Err(unavailable(u.0, "billing_unavailable").into()),
+        }
+    }
+    Err(unavailable("the spend allowance is contended; retry".into(), "billing_busy").into())
+}
