@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 
 mod clock;
+mod data_plane;
 mod errors;
 mod forward;
 mod limits;
@@ -15,5 +16,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", gpuproxy_core::VERSION)?;
     registry::register(m)?;
     forward::register(m)?;
+    data_plane::register(m)?;
     Ok(())
 }

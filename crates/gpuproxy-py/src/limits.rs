@@ -278,7 +278,14 @@ impl PyWindowStatus {
 #[pyclass(frozen, module = "gpuproxy._core", name = "RateLimiter")]
 #[derive(Debug)]
 pub struct PyRateLimiter {
-    inner: RateLimiter,
+    inner: Arc<RateLimiter>,
+}
+
+impl PyRateLimiter {
+    /// The core limiter, shared with the data plane (one bucket per key for both paths).
+    pub(crate) fn core(&self) -> &Arc<RateLimiter> {
+        &self.inner
+    }
 }
 
 impl PyRateLimiter {
@@ -321,7 +328,11 @@ impl PyRateLimiter {
         }
         let quota = Quota::new(rate_per_second, burst).map_err(IntoPyErr::into_py_err)?;
         Ok(Self {
-            inner: RateLimiter::with_clock(quota, max_keys, clock_or_system(clock.map(Bound::get))),
+            inner: Arc::new(RateLimiter::with_clock(
+                quota,
+                max_keys,
+                clock_or_system(clock.map(Bound::get)),
+            )),
         })
     }
 

@@ -201,8 +201,7 @@ impl JsonScanner {
             let b = data[i];
             match self.lex {
                 Lex::Structure => self.structure(data, i),
-                Lex::Scalar if matches!(b, b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'+' | b'-' | b'.') =>
-                    {}
+                Lex::Scalar if is_scalar_byte(b) => {}
                 Lex::Scalar => {
                     self.lex = Lex::Structure;
                     self.end_value(data, i);
@@ -422,6 +421,11 @@ impl JsonScanner {
             self.capture.extend_from_slice(bytes);
         }
     }
+}
+
+/// Bytes of a number or literal; anything else ends it (and is then checked as structure).
+fn is_scalar_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')
 }
 
 /// One response's observer. `feed(chunk)` returns the bytes to send on (maybe fewer).

@@ -1,0 +1,366 @@
+//! `gpuproxy._core.DataPlane`: the Rust listener that serves the OpenAI hot path, as the
+//! control plane sees it. Python configures it, pushes keys, routes, prices and spend
+//! allowances in, answers its questions (`take_callbacks`, woken through `notify_fd`) and
+//! drains its settlements (`drain_usage`). No method here is called per request.
+
+use std::net::{SocketAddr, ToSocketAddrs as _};
+use std::os::fd::AsRawFd as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use gpuproxy_core::forward::runtime::build_runtime;
+use gpuproxy_core::forward::ForwardConfig;
+use gpuproxy_core::gateway::config::GatewayConfig;
+use gpuproxy_core::gateway::control::{AllowanceAnswer, AuthAnswer, Callback, Refusal, Unavailable};
+use gpuproxy_core::gateway::fallback::Fallback;
+use gpuproxy_core::gateway::listener::{bind, serve};
+use gpuproxy_core::gateway::metrics::{Histogram, LATENCY_BUCKETS_S};
+use gpuproxy_core::gateway::principal::{Digest, Principal, RateLimit};
+use gpuproxy_core::gateway::routes::{PoolRoute, Price, RouteTable};
+use gpuproxy_core::gateway::state::DataPlane as CoreDataPlane;
+use gpuproxy_core::gateway::usage::UsageEvent;
+use parking_lot::Mutex;
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+
+use crate::limits::PyRateLimiter;
+use crate::pool::PyPool;
+
+type PrincipalTuple<'py> = (
+    String,
+    Option<String>,
+    Option<String>,
+    bool,
+    i32,
+    Option<(String, u32)>,
+    Option<u64>,
+);
+
+struct Running {
+    runtime: tokio::runtime::Runtime,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// The data plane of one process.
+#[pyclass(frozen, module = "gpuproxy._core", name = "DataPlane")]
+pub struct PyDataPlane {
+    core: Arc<CoreDataPlane>,
+    running: Mutex<Option<Running>>,
+    address: SocketAddr,
+    threads: usize,
+    backlog: i32,
+    bound: Mutex<Option<SocketAddr>>,
+}
+
+impl std::fmt::Debug for PyDataPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataPlane").field("address", &self.address).finish_non_exhaustive()
+    }
+}
+
+fn secs(name: &str, v: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(v)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| PyValueError::new_err(format!("{name} must be a positive number of seconds, got {v}")))
+}
+
+fn digest_of(b: &[u8]) -> PyResult<Digest> {
+    b.try_into().map_err(|_| PyValueError::new_err("digest must be 32 bytes"))
+}
+
+fn principal(t: PrincipalTuple<'_>) -> Principal {
+    let (user_id, api_key_id, session_id, can_infer, priority, rate_limit, expires_at_ms) = t;
+    Principal {
+        user_id: user_id.into(),
+        api_key_id: api_key_id.map(Into::into),
+        session_id: session_id.map(Into::into),
+        can_infer,
+        priority,
+        rate_limit: rate_limit
+            .filter(|(_, per_minute)| *per_minute > 0)
+            .map(|(bucket, per_minute)| RateLimit { bucket: bucket.into(), per_minute }),
+        expires_at_ms,
+    }
+}
+
+fn histogram<'py>(py: Python<'py>, h: &Histogram) -> PyResult<Bound<'py, PyTuple>> {
+    let (counts, sum) = h.snapshot();
+    (counts, sum).into_pyobject(py)
+}
+
+#[pymethods]
+impl PyDataPlane {
+    #[new]
+    #[pyo3(signature = (
+        host, port, *, limiter, fallback_uds = None, threads = 1, backlog = 4096,
+        max_request_bytes = 4 * 1024 * 1024, default_max_tokens = 4096,
+        queue_timeout_s = 30.0, queue_max_timeout_s = 300.0, queue_max_depth = 1000,
+        stall_timeout_s = 120.0, callback_timeout_s = 10.0, callback_queue = 4096,
+        usage_ring = 65_536, billing = true, auth_failures_per_minute = 60,
+        connect_timeout_s = 5.0, first_byte_timeout_s = 300.0, total_timeout_s = None
+    ))]
+    #[allow(clippy::too_many_arguments)] // keyword-only settings, each documented in the stub
+    fn new(
+        host: &str,
+        port: u16,
+        limiter: &Bound<'_, PyRateLimiter>,
+        fallback_uds: Option<String>,
+        threads: usize,
+        backlog: i32,
+        max_request_bytes: usize,
+        default_max_tokens: u64,
+        queue_timeout_s: f64,
+        queue_max_timeout_s: f64,
+        queue_max_depth: usize,
+        stall_timeout_s: f64,
+        callback_timeout_s: f64,
+        callback_queue: usize,
+        usage_ring: usize,
+        billing: bool,
+        auth_failures_per_minute: u32,
+        connect_timeout_s: f64,
+        first_byte_timeout_s: f64,
+        total_timeout_s: Option<f64>,
+    ) -> PyResult<Self> {
+        let address = (host, port)
+            .to_socket_addrs()
+            .map_err(|e| PyValueError::new_err(format!("host: {e}")))?
+            .next()
+            .ok_or_else(|| PyValueError::new_err("host: no address"))?;
+        let forward = ForwardConfig {
+            connect_timeout: secs("connect_timeout_s", connect_timeout_s)?,
+            first_byte_timeout: secs("first_byte_timeout_s", first_byte_timeout_s)?,
+            total_timeout: total_timeout_s.map(|t| secs("total_timeout_s", t)).transpose()?,
+            max_request_body: max_request_bytes as u64 + 4096,
+            ..ForwardConfig::default()
+        };
+        let config = GatewayConfig {
+            max_request_bytes,
+            default_max_tokens,
+            queue_timeout: secs("queue_timeout_s", queue_timeout_s)?,
+            queue_max_timeout: secs("queue_max_timeout_s", queue_max_timeout_s)?,
+            queue_max_depth,
+            stall_timeout: secs("stall_timeout_s", stall_timeout_s)?,
+            callback_timeout: secs("callback_timeout_s", callback_timeout_s)?,
+            callback_queue,
+            usage_ring,
+            billing,
+            auth_failures_per_minute,
+            key_cache_entries: 100_000,
+            forward,
+        };
+        let core = CoreDataPlane::new(config, Arc::clone(limiter.get().core()), fallback_uds.map(Fallback::new))
+            .map_err(|e| PyOSError::new_err(e.to_string()))?;
+        Ok(Self {
+            core,
+            running: Mutex::new(None),
+            address,
+            threads: threads.max(1),
+            backlog,
+            bound: Mutex::new(None),
+        })
+    }
+
+    /// Binds the port (SO_REUSEPORT) and starts serving on the data plane's own threads.
+    fn start(&self) -> PyResult<()> {
+        let mut running = self.running.lock();
+        if running.is_some() {
+            return Err(PyRuntimeError::new_err("the data plane is already running"));
+        }
+        let runtime = build_runtime(self.threads).map_err(|e| PyOSError::new_err(e.to_string()))?;
+        let listener = bind(self.address, self.backlog)
+            .map_err(|e| PyOSError::new_err(format!("cannot listen on {}: {e}", self.address)))?;
+        *self.bound.lock() = listener.local_addr().ok();
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let core = Arc::clone(&self.core);
+        let task = {
+            let _guard = runtime.enter();
+            runtime.spawn(serve(core, listener, stop_rx, Duration::from_secs(30)))
+        };
+        *running = Some(Running { runtime, stop, task });
+        Ok(())
+    }
+
+    /// Stops accepting, lets open exchanges finish for up to `drain_s`, retires every spend
+    /// allowance (their closings are then in `drain_usage`). Releases the GIL meanwhile.
+    #[pyo3(signature = (drain_s = 10.0))]
+    fn stop(&self, py: Python<'_>, drain_s: f64) {
+        let Some(running) = self.running.lock().take() else { return };
+        let _ = running.stop.send(true);
+        let deadline = Duration::try_from_secs_f64(drain_s.max(0.0)).unwrap_or_default();
+        py.detach(|| {
+            let _ = running.runtime.block_on(async {
+                tokio::time::timeout(deadline + Duration::from_secs(1), running.task).await
+            });
+            running.runtime.shutdown_timeout(Duration::from_secs(1));
+        });
+        self.core.allowances.retire(None);
+    }
+
+    /// The bound port (after `start`; useful with port 0).
+    #[getter]
+    fn port(&self) -> Option<u16> {
+        self.bound.lock().map(|a| a.port())
+    }
+
+    /// The descriptor that becomes readable when `take_callbacks` has something.
+    fn notify_fd(&self) -> i32 {
+        self.core.control.notify_socket().as_raw_fd()
+    }
+
+    /// Questions for Python: `("auth", digest, credential)` or `("allowance", user_id, need)`.
+    #[pyo3(signature = (max = 256))]
+    fn take_callbacks<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for cb in self.core.control.take(max) {
+            match cb {
+                Callback::Auth { digest, credential } => {
+                    out.append(("auth", PyBytes::new(py, &digest), PyBytes::new(py, &credential)))?;
+                }
+                Callback::Allowance { user_id, need } => out.append(("allowance", &*user_id, need))?,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Caches `principal` (None: refused) for `ttl_s` and answers the waiting requests.
+    fn answer_auth(&self, digest: &[u8], principal_fields: Option<PrincipalTuple<'_>>, ttl_s: f64) -> PyResult<usize> {
+        let d = digest_of(digest)?;
+        let p = principal_fields.map(|t| Arc::new(principal(t)));
+        self.core.keys.insert(d, p.clone(), secs("ttl_s", ttl_s)?);
+        let answer = match p {
+            Some(p) => AuthAnswer::Known(p),
+            None => AuthAnswer::Denied,
+        };
+        Ok(self.core.control.answer_auth(&d, &Ok(answer)))
+    }
+
+    /// The credential could not be checked now (503 for the waiting requests, not cached).
+    fn auth_unavailable(&self, digest: &[u8], message: String) -> PyResult<usize> {
+        Ok(self.core.control.answer_auth(&digest_of(digest)?, &Err(Unavailable(message))))
+    }
+
+    /// A reserved spend allowance for `user_id` (see allowance.rs).
+    fn grant_allowance(&self, user_id: &str, lease_id: u64, amount: u64, ttl_s: f64, single_use: bool) -> PyResult<usize> {
+        let user: Arc<str> = user_id.into();
+        let lease = self.core.allowances.install(&user, lease_id, amount, secs("ttl_s", ttl_s)?, single_use);
+        Ok(self.core.control.answer_allowance(&user, &Ok(AllowanceAnswer::Granted(lease))))
+    }
+
+    /// Billing refused (402/429): the waiting requests get this answer as is.
+    fn refuse_allowance(&self, user_id: &str, status: u16, body: Vec<u8>, headers: Vec<(String, String)>) -> usize {
+        let refusal = Arc::new(Refusal { status, body: Bytes::from(body), headers });
+        self.core.control.answer_allowance(&user_id.into(), &Ok(AllowanceAnswer::Refused(refusal)))
+    }
+
+    fn allowance_unavailable(&self, user_id: &str, message: String) -> usize {
+        self.core.control.answer_allowance(&user_id.into(), &Err(Unavailable(message)))
+    }
+
+    /// Retires `user_id`'s allowance (limits, credits or quotas changed), or all with None.
+    #[pyo3(signature = (user_id = None))]
+    fn retire_allowances(&self, user_id: Option<&str>) {
+        self.core.allowances.retire(user_id);
+    }
+
+    /// Replaces the route and price tables. `own`: (owner, model, scope, pool);
+    /// `shared`: (model, scope, owner, pool); `prices`: (model, input, output) per 1M tokens.
+    #[pyo3(signature = (own, shared, prices, default_price = (0, 0)))]
+    fn set_routes(
+        &self,
+        own: Vec<(String, String, String, Bound<'_, PyPool>)>,
+        shared: Vec<(String, String, String, Bound<'_, PyPool>)>,
+        prices: Vec<(String, u64, u64)>,
+        default_price: (u64, u64),
+    ) {
+        let mut table = RouteTable::new(Price { input_per_mtok: default_price.0, output_per_mtok: default_price.1 });
+        for (owner, model, scope, pool) in own {
+            let route = PoolRoute { scope: scope.into(), owner_id: owner.as_str().into(), shared: false, pool: Arc::clone(pool.get().core()) };
+            table.add_own(&owner, &model, route);
+        }
+        for (model, scope, owner, pool) in shared {
+            let route = PoolRoute { scope: scope.into(), owner_id: owner.into(), shared: true, pool: Arc::clone(pool.get().core()) };
+            table.add_shared(&model, route);
+        }
+        for (model, input, output) in prices {
+            table.set_price(&model, Price { input_per_mtok: input, output_per_mtok: output });
+        }
+        self.core.routes.replace(table);
+        self.core.admission.notify();
+    }
+
+    /// Drops cached credentials: kind `key` (key id), `sess` (session id), `user`, `all`.
+    fn invalidate(&self, kind: &str, ident: &str) -> usize {
+        if kind == "all" {
+            return self.core.keys.invalidate("all", ident);
+        }
+        self.core.keys.invalidate(kind, ident)
+    }
+
+    /// Settled requests and closed allowances, oldest first (see usage.rs):
+    /// `("row", request_id, created_ms, user_id, api_key_id, model, endpoint, backend_id,
+    /// pool_scope, stream, status, outcome, prompt, completion, estimated, cost, queue_us,
+    /// ttft_us, latency_us, tokens_per_s, lease_id)` or `("lease", lease_id, spent)`.
+    #[pyo3(signature = (max = 4096))]
+    fn drain_usage<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for ev in self.core.ring.drain(max) {
+            match ev {
+                UsageEvent::Row(r) => {
+                    let head = ("row", r.request_id, r.created_ms, &*r.user_id, r.api_key_id.as_deref(), r.model, r.endpoint, r.backend_id, r.pool_scope.as_deref(), r.stream);
+                    let tail = (r.status, r.outcome, r.prompt_tokens, r.completion_tokens, r.estimated, r.cost_micros, r.queue_us, r.ttft_us, r.latency_us, r.tokens_per_s, r.lease_id);
+                    let t = head.into_pyobject(py)?.add(tail.into_pyobject(py)?)?;
+                    out.append(t)?;
+                }
+                UsageEvent::LeaseClosed { lease_id, spent } => out.append(("lease", lease_id, spent))?,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Counters and histograms (bucket counts incl. +Inf, sum in seconds).
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let m = &self.core.metrics;
+        let d = PyDict::new(py);
+        for (k, v) in [
+            ("requests", &m.requests),
+            ("ok", &m.ok),
+            ("client_errors", &m.client_errors),
+            ("upstream_errors", &m.upstream_errors),
+            ("cancelled", &m.cancelled),
+            ("rejected", &m.rejected),
+            ("in_flight", &m.in_flight),
+            ("prompt_tokens", &m.prompt_tokens),
+            ("completion_tokens", &m.completion_tokens),
+            ("cost_micros", &m.cost_micros),
+            ("fallback_requests", &m.fallback_requests),
+            ("callbacks_asked", &self.core.control.asked),
+            ("callbacks_overflowed", &self.core.control.overflowed),
+            ("callbacks_timed_out", &self.core.control.timed_out),
+        ] {
+            d.set_item(k, v.load(Relaxed))?;
+        }
+        d.set_item("callbacks_queued", self.core.control.queued())?;
+        d.set_item("callbacks_in_flight", self.core.control.in_flight())?;
+        d.set_item("usage_queued", self.core.ring.queued())?;
+        d.set_item("usage_taken", self.core.ring.taken())?;
+        d.set_item("usage_capacity", self.core.ring.capacity())?;
+        d.set_item("allowances_live", self.core.allowances.live())?;
+        d.set_item("keys_cached", self.core.keys.len())?;
+        d.set_item("queue_depth", self.core.admission.depth())?;
+        d.set_item("buckets", PyTuple::new(py, LATENCY_BUCKETS_S)?)?;
+        d.set_item("latency", histogram(py, &m.latency)?)?;
+        d.set_item("ttft", histogram(py, &m.ttft)?)?;
+        d.set_item("upstream", histogram(py, &m.upstream)?)?;
+        Ok(d)
+    }
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyDataPlane>()
+}
