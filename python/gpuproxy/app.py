@@ -19,10 +19,12 @@ from gpuproxy.accounts.middleware import AuthMiddleware
 from gpuproxy.accounts.startup import start_accounts
 from gpuproxy.api.errors import EXCEPTION_HANDLERS
 from gpuproxy.api.fast_path import FastPathApp
+from gpuproxy.api.forwarded import ForwardedClient
 from gpuproxy.api.request_id import RequestIdMiddleware
 from gpuproxy.api.routes import ROUTE_HANDLERS
 from gpuproxy.billing.service import start_billing
 from gpuproxy.config import Settings, load_settings
+from gpuproxy.gateway.data_plane import UDS_ENV, start_data_plane
 from gpuproxy.gateway.service import start_gateway
 from gpuproxy.logs import configure_logging
 from gpuproxy.providers.service import start_providers
@@ -37,6 +39,7 @@ STARTUP_HOOKS: list[Any] = [
     start_billing,
     start_providers,  # after billing: rentals hold credits and stop when they run out
     start_gateway,
+    start_data_plane,  # last: serves traffic once everything it calls back into is up
 ]
 #: Extra ASGI middleware after the request id (authentication is added here by accounts).
 MIDDLEWARE: list[Any] = [AuthMiddleware]
@@ -94,11 +97,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
 
 
-def create_asgi_app(settings: Settings | None = None) -> FastPathApp:
-    """What the server runs: `create_app`'s Litestar app behind the inference fast path
-    (`gpuproxy.api.fast_path`); Granian imports this factory in each worker process."""
-    return FastPathApp(
+def create_asgi_app(settings: Settings | None = None) -> Any:
+    """What Granian runs in each worker: `create_app`'s Litestar app behind the inference
+    fast path (`gpuproxy.api.fast_path`). Behind the Rust data plane (the daemon's default)
+    the app sits on a private Unix socket and takes the client address from the listener's
+    X-Forwarded-For hop (`gpuproxy.api.forwarded`)."""
+    app = FastPathApp(
         create_app(settings),
         log_requests=os.environ.get("GPUPROXY_DEBUG_MODE") == "1",
         freeze_gc=True,
     )
+    if os.environ.get(UDS_ENV):
+        return ForwardedClient(app)
+    return app

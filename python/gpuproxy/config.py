@@ -135,6 +135,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     gateway_max_request_bytes: int = 16 * 1024 * 1024  # GATEWAY_MAX_REQUEST_BYTES
     gateway_usage_batch_size: int = 500  # GATEWAY_USAGE_BATCH_SIZE
     gateway_usage_flush_ms: int = 500  # GATEWAY_USAGE_FLUSH_MS
+    # --- the Rust data plane (gpuproxy.gateway.data_plane) ---
+    #: spend reserved at once for a user's requests in one process (micro-dollars, USD)
+    gateway_allowance_micros: int = 1_000_000  # GATEWAY_ALLOWANCE_MICROS
+    gateway_allowance_ttl_ms: int = 2000  # GATEWAY_ALLOWANCE_TTL_MS (then re-checked)
+    gateway_stall_timeout_s: float = 120.0  # GATEWAY_STALL_TIMEOUT_SECONDS (between chunks)
+    gateway_data_plane_threads: int = 1  # GATEWAY_DATA_PLANE_THREADS (tokio workers)
+    gateway_usage_ring: int = 65_536  # GATEWAY_USAGE_RING (settlements buffered for Python)
 
     @property
     def sqlite_path(self) -> Path:
@@ -463,6 +470,11 @@ class _GatewayFields(TypedDict):
     gateway_max_request_bytes: int
     gateway_usage_batch_size: int
     gateway_usage_flush_ms: int
+    gateway_allowance_micros: int
+    gateway_allowance_ttl_ms: int
+    gateway_stall_timeout_s: float
+    gateway_data_plane_threads: int
+    gateway_usage_ring: int
 
 
 def _gateway_settings(r: _Reader) -> _GatewayFields:
@@ -512,6 +524,13 @@ def _gateway_settings(r: _Reader) -> _GatewayFields:
         ),
         "gateway_usage_batch_size": r.integer("GATEWAY_USAGE_BATCH_SIZE", 500, 1, 100_000),
         "gateway_usage_flush_ms": r.integer("GATEWAY_USAGE_FLUSH_MS", 500, 10, 60_000),
+        "gateway_allowance_micros": r.integer(
+            "GATEWAY_ALLOWANCE_MICROS", 1_000_000, 0, 1_000_000_000_000
+        ),
+        "gateway_allowance_ttl_ms": r.integer("GATEWAY_ALLOWANCE_TTL_MS", 2000, 10, 600_000),
+        "gateway_stall_timeout_s": seconds("GATEWAY_STALL_TIMEOUT_SECONDS", 120.0, 0.01, 86_400),
+        "gateway_data_plane_threads": r.integer("GATEWAY_DATA_PLANE_THREADS", 1, 1, 256),
+        "gateway_usage_ring": r.integer("GATEWAY_USAGE_RING", 65_536, 16, 16_777_216),
     }
 
 

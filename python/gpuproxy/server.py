@@ -1,15 +1,25 @@
-"""`aiserve-gpuproxyd`: the server daemon (Granian + uvloop serving the Litestar app)."""
+"""`aiserve-gpuproxyd`: the server daemon.
+
+Each worker process runs the Rust data plane on the public port (SO_REUSEPORT: the workers
+share it) and the Litestar control plane, which Granian serves on a private Unix socket
+behind it. The inference routes are answered by Rust without Python on the request path;
+everything else is passed to the control plane (`gpuproxy.gateway.data_plane`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import tempfile
 import resource
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from gpuproxy.config import load_settings
 from gpuproxy.exceptions import ConfigError
+from gpuproxy.gateway.data_plane import LISTEN_ENV, UDS_ENV
 
 __all__ = ["HTTP_MODES", "build_parser", "main", "raise_open_file_limit"]
 
@@ -35,7 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=1,
-        help="worker processes (default 1; each has its own state)",
+        help=(
+            "worker processes sharing the port (default 1); more than 1 needs REDIS_URL, "
+            "which every limit and spend window is counted in"
+        ),
     )
     parser.add_argument("--backlog", type=int, default=4096, help="listen backlog (default 4096)")
     parser.add_argument(
@@ -93,12 +106,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
+    if args.workers > 1 and not settings.redis_url:
+        # In-memory state is per process: N workers would each allow the full rate limits
+        # and spend windows. Refused rather than silently multiplied.
+        print(
+            "error: --workers > 1 needs REDIS_URL (rate limits, spend windows and sessions "
+            "are shared through Redis; in memory each worker would allow the full limits)",
+            file=sys.stderr,
+        )
+        return 2
     # The factory runs in each worker process: pass the mode flags through the environment.
     if args.developer_mode:
         os.environ["GPUPROXY_DEVELOPER_MODE"] = "1"
     if args.debug_mode:
         os.environ["GPUPROXY_DEBUG_MODE"] = "1"
     raise_open_file_limit()
+    # The control plane listens on a private socket; the data plane owns the public port.
+    uds = Path(tempfile.gettempdir()) / f"aiserve-gpuproxy-{os.getpid()}.sock"
+    with contextlib.suppress(FileNotFoundError):
+        uds.unlink()
+    os.environ[LISTEN_ENV] = f"{host}:{port}"
+    os.environ[UDS_ENV] = str(uds)
 
     from granian.constants import HTTPModes, Interfaces, Loops
     from granian.log import LogLevels
@@ -107,8 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = Server(
         "gpuproxy.app:create_asgi_app",
         factory=True,
-        address=host,
-        port=port,
+        uds=uds,
+        uds_permissions=0o600,
         interface=Interfaces.ASGI,
         http=HTTPModes(args.http),
         workers=args.workers,
@@ -120,7 +148,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         websockets=True,
     )
     print(f"aiserve-gpuproxyd listening on http://{host}:{port}", file=sys.stderr, flush=True)
-    server.serve()
+    try:
+        server.serve()
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            uds.unlink()
     return 0
 
 

@@ -225,6 +225,21 @@ class Authenticator:
             task.add_done_callback(done)
         return await asyncio.shield(task)
 
+    def expires_at_ms(self, credential: str) -> int | None:
+        """When a credential just authenticated stops being valid on its own (a key's
+        expiry, a token's `exp`), unix ms; None when it does not expire."""
+        if looks_like_key(credential):
+            entry = self._keys.get(_digest(credential))
+            if entry is None or entry.expires_mono is None:
+                return None
+            return now_ms() + int((entry.expires_mono - time.monotonic()) * 1000)
+        claims = self._tokens.get(_digest(credential))
+        return None if claims is None else int(claims.exp * 1000)
+
+    def cache_ttl_s(self) -> float:
+        """How long an answer may be cached (shorter while invalidations may be missed)."""
+        return self._ttl()
+
     # --- loading on a miss ----------------------------------------------------------------
 
     async def _load_key(self, credential: str, digest: bytes) -> Principal | None:

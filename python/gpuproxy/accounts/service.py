@@ -106,6 +106,8 @@ class AccountsService:
         )
         self.limiter = RateLimiter(kv, settings.rate_limit_per_minute)
         self.bus = InvalidationBus(kv, self._on_invalidation, self._on_reset)
+        #: other caches of credentials (the data plane's): told every revocation
+        self.invalidation_listeners: list[Callable[[str, str], None]] = []
         self.authenticator = Authenticator(
             users=self.users,
             keys=self.keys,
@@ -139,9 +141,13 @@ class AccountsService:
 
     def _on_invalidation(self, kind: str, ident: str) -> None:
         self.authenticator.invalidate(kind, ident)
+        for listener in self.invalidation_listeners:
+            listener(kind, ident)
 
     def _on_reset(self) -> None:
         self.authenticator.reset()
+        for listener in self.invalidation_listeners:
+            listener("all", "")
 
     # --- the request path ---------------------------------------------------------------
 

@@ -16,6 +16,7 @@ other instances reload too).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import msgspec
 
@@ -48,9 +49,15 @@ class PriceBook:
     def __init__(self, db: Database, *, default_input: int = 0, default_output: int = 0) -> None:
         self._db = db
         self._prices: dict[str, ModelPrice] = {}
+        #: called after every change (the data plane's price table follows it)
+        self.on_change: list[Callable[[], None]] = []
         self.default = ModelPrice(
             model="*", input_micros_per_mtok=default_input, output_micros_per_mtok=default_output
         )
+
+    def _changed(self) -> None:
+        for callback in self.on_change:
+            callback()
 
     def price(self, model: str) -> ModelPrice:
         return self._prices.get(model, self.default)
@@ -72,6 +79,7 @@ class PriceBook:
             )
             for row in rows
         }
+        self._changed()
 
     async def set(self, model: str, input_micros: int, output_micros: int, by: str) -> ModelPrice:
         if input_micros < 0 or output_micros < 0:
@@ -97,9 +105,11 @@ class PriceBook:
             updated_at=now,
         )
         self._prices[model] = price
+        self._changed()
         return price
 
     async def delete(self, model: str) -> bool:
         changed = await self._db.execute("DELETE FROM model_prices WHERE model = $1", model)
         self._prices.pop(model, None)
+        self._changed()
         return changed > 0

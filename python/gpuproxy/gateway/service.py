@@ -73,6 +73,8 @@ class Gateway:
         )
         self.protocol_proxy = ProtocolProxy(self.targets, self.forwarder)
         self._unsubscribe: Any = None
+        #: the Rust data plane serving the hot routes (`gateway.data_plane`), when running
+        self.data_plane: Any = None
 
     # -- collaborators other areas provide (None when absent) ---------------------------------
 

@@ -130,9 +130,6 @@ impl Settlement {
             _ => 0,
         };
         let lease_id = self.hold.as_ref().map_or(0, Hold::lease_id);
-        if let Some(hold) = self.hold.take() {
-            hold.settle(cost);
-        }
         let latency_us = self.started.elapsed().as_micros() as u64;
         let generation_us = latency_us.saturating_sub(self.ttft_us.unwrap_or(0));
         let tokens_per_s = (completion > 0 && generation_us > 0)
@@ -177,6 +174,11 @@ impl Settlement {
                 tokens_per_s,
                 lease_id,
             })));
+        }
+        // After the row: the allowance may close now, and Python must see this request's
+        // charge before the closing that includes it (one ring, in order).
+        if let Some(hold) = self.hold.take() {
+            hold.settle(cost);
         }
         if self.slot_taken {
             // The backend slot was freed before this (the body owning it is gone).

@@ -30,6 +30,11 @@ class CoreGcraLimiter:
         # The default quota is never used: every call passes the caller's own.
         self._core = _CoreRateLimiter(1.0, 1, max_keys=max_keys)
 
+    @property
+    def core(self) -> _CoreRateLimiter:
+        """The Rust limiter itself: the data plane counts in the same buckets."""
+        return self._core
+
     def check(self, key: str, limit_per_minute: int, burst: int) -> RateDecision:
         rate = limit_per_minute / 60.0
         interval_ms = 60_000 / limit_per_minute

@@ -1,0 +1,314 @@
+"""The Rust data plane's control side: what Python pushes into `_core.DataPlane`, the
+questions it answers, and the settlements it drains.
+
+`aiserve-gpuproxyd` starts one `_core.DataPlane` per worker process on the public port
+(SO_REUSEPORT) and serves the Litestar app on a private Unix socket behind it. The data
+plane serves `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`, `/v1/models[/id]`
+and their `/api/v1` twins itself, without the GIL; this module
+
+- pushes the route and price tables whenever pools, sharing or prices change;
+- answers the rare callbacks: an unknown credential (authenticated once through the
+  accounts service, then cached in Rust for the auth cache TTL) and a user without a spend
+  allowance (reserved through billing, see `gpuproxy.billing.allowances`);
+- forwards revocations (key, session, user) to the Rust credential cache at once;
+- drains the usage ring in batches: usage rows to the usage writer, metrics, per-request
+  ledger charges, and allowance closings (only as many rows as the writer has room for,
+  so a stalled database fills the ring and new requests get 503, never free service).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from gpuproxy import _core
+from gpuproxy.accounts.errors import AuthUnavailable
+from gpuproxy.billing.allowances import AllowanceBook
+from gpuproxy.exceptions import ApiError
+from gpuproxy.gateway.errors import error_json
+from gpuproxy.gateway.metrics import RequestSample
+
+if TYPE_CHECKING:
+    from gpuproxy.gateway.service import Gateway
+    from gpuproxy.services import Services
+
+__all__ = ["LISTEN_ENV", "UDS_ENV", "DataPlaneBridge", "start_data_plane"]
+
+log = logging.getLogger(__name__)
+
+#: host:port the data plane listens on (set by aiserve-gpuproxyd for its workers).
+LISTEN_ENV = "GPUPROXY_DATA_PLANE_LISTEN"
+#: the Unix socket Granian serves the control plane on, behind the data plane.
+UDS_ENV = "GPUPROXY_CONTROL_UDS"
+#: How often the usage ring is drained.
+DRAIN_INTERVAL_S = 0.02
+_ID_PREFIX = secrets.token_hex(6)
+_ids = itertools.count(1)
+
+
+def _split_listen(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+class DataPlaneBridge:
+    def __init__(
+        self, services: Services, gateway: Gateway, host: str, port: int, uds: str | None
+    ) -> None:
+        settings = gateway.settings
+        self.services = services
+        self.gateway = gateway
+        self.accounts: Any = services.accounts  # type: ignore[attr-defined]
+        billing = gateway.billing
+        self.allowances = (
+            AllowanceBook(billing, settings.gateway_allowance_micros) if billing else None
+        )
+        self.allowance_ttl_s = settings.gateway_allowance_ttl_ms / 1000
+        local = self.accounts.limiter.local
+        limiter = getattr(local, "core", None) or _core.RateLimiter(1.0, 1)
+        self.core = _core.DataPlane(
+            host,
+            port,
+            limiter=limiter,
+            fallback_uds=uds,
+            threads=settings.gateway_data_plane_threads,
+            max_request_bytes=settings.gateway_max_request_bytes,
+            default_max_tokens=settings.gateway_default_max_tokens,
+            queue_timeout_s=max(settings.gateway_queue_timeout_s, 0.001),
+            queue_max_timeout_s=max(settings.gateway_queue_max_timeout_s, 0.001),
+            queue_max_depth=settings.gateway_queue_max_depth,
+            stall_timeout_s=settings.gateway_stall_timeout_s,
+            usage_ring=settings.gateway_usage_ring,
+            billing=billing is not None,
+            connect_timeout_s=settings.gateway_connect_timeout_s,
+            first_byte_timeout_s=settings.gateway_first_byte_timeout_s,
+        )
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._fd = -1
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.push_routes()
+        self.core.start()
+        loop = asyncio.get_running_loop()
+        self._fd = self.core.notify_fd()
+        loop.add_reader(self._fd, self._on_wake)
+        self.gateway.pools.on_change.append(self.push_routes)
+        self.gateway.prices.on_change.append(self.push_routes)
+        self.accounts.invalidation_listeners.append(self._invalidate)
+        self._spawn(self._drain_loop(), "data-plane-drain")
+        log.info("data plane listening on port %s", self.core.port)
+
+    async def close(self) -> None:
+        """Stop accepting, let open exchanges finish, then settle everything drained."""
+        if self._fd >= 0:
+            asyncio.get_running_loop().remove_reader(self._fd)
+            self._fd = -1
+        await asyncio.to_thread(self.core.stop, 10.0)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.drain(limit=None)
+        if self.allowances is not None:
+            self.allowances.close_all()
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- pushed state -------------------------------------------------------------------------
+
+    def push_routes(self) -> None:
+        own: list[tuple[str, str, str, Any]] = []
+        shared: list[tuple[str, str, str, Any]] = []
+        for entry in self.gateway.pools.entries():
+            if entry.shared:
+                shared.append((entry.model, entry.scope, entry.owner_id, entry.pool))
+            else:
+                own.append((entry.owner_id, entry.model, entry.scope, entry.pool))
+        book = self.gateway.prices
+        prices = [(p.model, p.input_micros_per_mtok, p.output_micros_per_mtok) for p in book.all()]
+        default = (book.default.input_micros_per_mtok, book.default.output_micros_per_mtok)
+        self.core.set_routes(own, shared, prices, default)
+
+    def _invalidate(self, kind: str, ident: str) -> None:
+        self.core.invalidate(kind, ident)
+        if kind == "user" or kind == "all":
+            self.core.retire_allowances(ident or None)
+
+    # -- callbacks ----------------------------------------------------------------------------
+
+    def _on_wake(self) -> None:
+        for question in self.core.take_callbacks():
+            if question[0] == "auth":
+                self._spawn(self._answer_auth(question[1], question[2]), "data-plane-auth")
+            else:
+                self._spawn(self._answer_allowance(question[1], question[2]), "data-plane-money")
+
+    async def _answer_auth(self, digest: bytes, raw: bytes) -> None:
+        authenticator = self.accounts.authenticator
+        credential = raw.decode("latin-1")
+        try:
+            principal = await authenticator.authenticate_credential(credential)
+        except AuthUnavailable as exc:
+            self.core.auth_unavailable(digest, str(exc))
+            return
+        except Exception:
+            log.exception("authenticating for the data plane failed")
+            self.core.auth_unavailable(digest, "authentication failed; retry")
+            return
+        ttl = max(authenticator.cache_ttl_s(), 0.05)
+        if principal is None:
+            self.core.answer_auth(digest, None, ttl)
+            return
+        limit = self.accounts.limiter.limit_for(principal)
+        bucket = principal.rate_limit_key or f"u:{principal.user_id}"
+        fields = (
+            principal.user_id,
+            principal.api_key_id,
+            principal.session_id,
+            principal.has_scope("inference"),
+            principal.priority,
+            (bucket, limit) if limit > 0 else None,
+            authenticator.expires_at_ms(credential),
+        )
+        self.core.answer_auth(digest, fields, ttl)
+
+    async def _answer_allowance(self, user_id: str, need: int) -> None:
+        book = self.allowances
+        if book is None:
+            self.core.allowance_unavailable(user_id, "billing is not running")
+            return
+        try:
+            allowance_id, amount, single_use = await book.grant(user_id, need)
+        except ApiError as exc:
+            body = error_json(
+                exc.http_status,
+                str(exc),
+                code=exc.code,
+                param=exc.param,
+                top_level=exc.body_extra(),
+            )
+            self.core.refuse_allowance(
+                user_id, exc.http_status, body, list(exc.headers().items())
+            )
+            return
+        except Exception:
+            log.exception("reserving a spend allowance failed")
+            self.core.allowance_unavailable(user_id, "billing is unavailable; retry")
+            return
+        self.core.grant_allowance(user_id, allowance_id, amount, self.allowance_ttl_s, single_use)
+
+    # -- settlements --------------------------------------------------------------------------
+
+    async def _drain_loop(self) -> None:
+        while True:
+            await asyncio.sleep(DRAIN_INTERVAL_S)
+            try:
+                self.drain()
+            except Exception:
+                log.exception("draining the data plane's usage ring failed")
+
+    def drain(self, limit: int | None = 8192) -> int:
+        usage = self.gateway.usage
+        room = max(0, usage.max_buffered - usage.pending)
+        if limit is not None:
+            room = min(room, limit)
+        events = self.core.drain_usage(room if limit is not None else 1 << 30)
+        metrics = self.gateway.metrics
+        book = self.allowances
+        touch = self.accounts.usage.touch
+        for event in events:
+            if event[0] == "lease":
+                if book is not None:
+                    book.close(event[1], event[2])
+                continue
+            (
+                _,
+                request_id,
+                created_ms,
+                user_id,
+                key_id,
+                model,
+                endpoint,
+                backend_id,
+                scope,
+                stream,
+                status,
+                outcome,
+                prompt,
+                completion,
+                estimated,
+                cost,
+                queue_us,
+                ttft_us,
+                latency_us,
+                tokens_per_s,
+                lease_id,
+            ) = event
+            usage.record_row(
+                (
+                    f"{_ID_PREFIX}{next(_ids):012x}",
+                    request_id,
+                    created_ms,
+                    user_id,
+                    key_id,
+                    model,
+                    endpoint,
+                    backend_id,
+                    scope or "",
+                    int(stream),
+                    status,
+                    outcome,
+                    prompt,
+                    completion,
+                    int(estimated),
+                    cost,
+                    queue_us,
+                    ttft_us,
+                    latency_us,
+                    tokens_per_s,
+                )
+            )
+            metrics.record(
+                RequestSample(
+                    model=model,
+                    user_id=user_id,
+                    ok=outcome in ("ok", "cancelled"),
+                    latency_s=latency_us / 1e6,
+                    ttft_s=None if ttft_us is None else ttft_us / 1e6,
+                    prompt_tokens=prompt,
+                    completion_tokens=completion,
+                    cost_micros=cost,
+                    tokens_per_s=tokens_per_s,
+                )
+            )
+            if key_id:
+                touch(key_id)
+            if cost and lease_id and book is not None:
+                book.charge(lease_id, cost, request_id)
+        return len(events)
+
+    def stats(self) -> dict[str, Any]:
+        return dict(self.core.stats())
+
+
+async def start_data_plane(services: Services) -> None:
+    """STARTUP_HOOKS entry: serve the hot routes in Rust when the daemon asked for it."""
+    listen = os.environ.get(LISTEN_ENV)
+    gateway = getattr(services, "gateway", None)
+    if not listen or gateway is None:
+        return
+    host, port = _split_listen(listen)
+    bridge = DataPlaneBridge(services, gateway, host, port, os.environ.get(UDS_ENV) or None)
+    bridge.start()
+    gateway.data_plane = bridge
+    # Hooks run last-in first: serving stops before the services it settles into close.
+    services.shutdown_hooks.append(bridge.close)
