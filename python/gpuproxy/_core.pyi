@@ -1,7 +1,7 @@
 """Typed stub of the Rust extension `gpuproxy._core` (checked by `mypy.stubtest`)."""
 
 from collections.abc import AsyncIterable, Generator, Iterable, Mapping, Sequence
-from typing import Any, Self, TypeAlias, final
+from typing import Any, Literal, Self, TypeAlias, final
 
 __all__ = [
     "DEFAULT_STRATEGY",
@@ -13,6 +13,7 @@ __all__ = [
     "BodyRead",
     "Completed",
     "ConnectionGuard",
+    "DataPlane",
     "Forwarder",
     "ManualClock",
     "PendingResponse",
@@ -401,3 +402,68 @@ class SendWait:
     def throw(self, typ: object, val: object = None, tb: object = None) -> Any: ...
 
 # --- end forwarding ---
+
+_Principal = tuple[str, str | None, str | None, bool, int, tuple[str, int] | None, int | None]
+_Callback = tuple[Literal["auth"], bytes, bytes] | tuple[Literal["allowance"], str, int]
+_UsageEvent = tuple[Any, ...]
+
+@final
+class DataPlane:
+    """The Rust listener serving the OpenAI hot path (see gpuproxy.gateway.data_plane).
+
+    Principal tuples: (user_id, api_key_id, session_id, can_infer, priority,
+    (rate-limit bucket, per minute) or None, key expiry unix ms or None).
+    """
+
+    def __new__(
+        cls,
+        host: str,
+        port: int,
+        *,
+        limiter: RateLimiter,
+        fallback_uds: str | None = None,
+        threads: int = 1,
+        backlog: int = 4096,
+        max_request_bytes: int = ...,
+        default_max_tokens: int = 4096,
+        queue_timeout_s: float = 30.0,
+        queue_max_timeout_s: float = 300.0,
+        queue_max_depth: int = 1000,
+        stall_timeout_s: float = 120.0,
+        callback_timeout_s: float = 10.0,
+        callback_queue: int = 4096,
+        usage_ring: int = 65536,
+        billing: bool = True,
+        auth_failures_per_minute: int = 60,
+        connect_timeout_s: float = 5.0,
+        first_byte_timeout_s: float = 300.0,
+        total_timeout_s: float | None = None,
+    ) -> Self: ...
+    def start(self) -> None: ...
+    def stop(self, drain_s: float = 10.0) -> None: ...
+    @property
+    def port(self) -> int | None: ...
+    def notify_fd(self) -> int: ...
+    def take_callbacks(self, max: int = 256) -> list[_Callback]: ...
+    def answer_auth(
+        self, digest: bytes, principal_fields: _Principal | None, ttl_s: float
+    ) -> int: ...
+    def auth_unavailable(self, digest: bytes, message: str) -> int: ...
+    def grant_allowance(
+        self, user_id: str, lease_id: int, amount: int, ttl_s: float, single_use: bool
+    ) -> int: ...
+    def refuse_allowance(
+        self, user_id: str, status: int, body: bytes, headers: list[tuple[str, str]]
+    ) -> int: ...
+    def allowance_unavailable(self, user_id: str, message: str) -> int: ...
+    def retire_allowances(self, user_id: str | None = None) -> None: ...
+    def set_routes(
+        self,
+        own: list[tuple[str, str, str, Pool]],
+        shared: list[tuple[str, str, str, Pool]],
+        prices: list[tuple[str, int, int]],
+        default_price: tuple[int, int] = ...,
+    ) -> None: ...
+    def invalidate(self, kind: str, ident: str) -> int: ...
+    def drain_usage(self, max: int = 4096) -> list[_UsageEvent]: ...
+    def stats(self) -> dict[str, Any]: ...

@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import tempfile
 import resource
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 

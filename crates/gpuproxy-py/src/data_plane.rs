@@ -12,7 +12,9 @@ use bytes::Bytes;
 use gpuproxy_core::forward::runtime::build_runtime;
 use gpuproxy_core::forward::ForwardConfig;
 use gpuproxy_core::gateway::config::GatewayConfig;
-use gpuproxy_core::gateway::control::{AllowanceAnswer, AuthAnswer, Callback, Refusal, Unavailable};
+use gpuproxy_core::gateway::control::{
+    AllowanceAnswer, AuthAnswer, Callback, Refusal, Unavailable,
+};
 use gpuproxy_core::gateway::fallback::Fallback;
 use gpuproxy_core::gateway::listener::{bind, serve};
 use gpuproxy_core::gateway::metrics::{Histogram, LATENCY_BUCKETS_S};
@@ -57,7 +59,9 @@ pub struct PyDataPlane {
 
 impl std::fmt::Debug for PyDataPlane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DataPlane").field("address", &self.address).finish_non_exhaustive()
+        f.debug_struct("DataPlane")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
     }
 }
 
@@ -65,11 +69,16 @@ fn secs(name: &str, v: f64) -> PyResult<Duration> {
     Duration::try_from_secs_f64(v)
         .ok()
         .filter(|d| !d.is_zero())
-        .ok_or_else(|| PyValueError::new_err(format!("{name} must be a positive number of seconds, got {v}")))
+        .ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "{name} must be a positive number of seconds, got {v}"
+            ))
+        })
 }
 
 fn digest_of(b: &[u8]) -> PyResult<Digest> {
-    b.try_into().map_err(|_| PyValueError::new_err("digest must be 32 bytes"))
+    b.try_into()
+        .map_err(|_| PyValueError::new_err("digest must be 32 bytes"))
 }
 
 fn principal(t: PrincipalTuple<'_>) -> Principal {
@@ -80,9 +89,12 @@ fn principal(t: PrincipalTuple<'_>) -> Principal {
         session_id: session_id.map(Into::into),
         can_infer,
         priority,
-        rate_limit: rate_limit
-            .filter(|(_, per_minute)| *per_minute > 0)
-            .map(|(bucket, per_minute)| RateLimit { bucket: bucket.into(), per_minute }),
+        rate_limit: rate_limit.filter(|(_, per_minute)| *per_minute > 0).map(
+            |(bucket, per_minute)| RateLimit {
+                bucket: bucket.into(),
+                per_minute,
+            },
+        ),
         expires_at_ms,
     }
 }
@@ -134,7 +146,9 @@ impl PyDataPlane {
         let forward = ForwardConfig {
             connect_timeout: secs("connect_timeout_s", connect_timeout_s)?,
             first_byte_timeout: secs("first_byte_timeout_s", first_byte_timeout_s)?,
-            total_timeout: total_timeout_s.map(|t| secs("total_timeout_s", t)).transpose()?,
+            total_timeout: total_timeout_s
+                .map(|t| secs("total_timeout_s", t))
+                .transpose()?,
             max_request_body: max_request_bytes as u64 + 4096,
             ..ForwardConfig::default()
         };
@@ -153,8 +167,12 @@ impl PyDataPlane {
             key_cache_entries: 100_000,
             forward,
         };
-        let core = CoreDataPlane::new(config, Arc::clone(limiter.get().core()), fallback_uds.map(Fallback::new))
-            .map_err(|e| PyOSError::new_err(e.to_string()))?;
+        let core = CoreDataPlane::new(
+            config,
+            Arc::clone(limiter.get().core()),
+            fallback_uds.map(Fallback::new),
+        )
+        .map_err(|e| PyOSError::new_err(e.to_string()))?;
         Ok(Self {
             core,
             running: Mutex::new(None),
@@ -181,7 +199,11 @@ impl PyDataPlane {
             let _guard = runtime.enter();
             runtime.spawn(serve(core, listener, stop_rx, Duration::from_secs(30)))
         };
-        *running = Some(Running { runtime, stop, task });
+        *running = Some(Running {
+            runtime,
+            stop,
+            task,
+        });
         Ok(())
     }
 
@@ -189,7 +211,9 @@ impl PyDataPlane {
     /// allowance (their closings are then in `drain_usage`). Releases the GIL meanwhile.
     #[pyo3(signature = (drain_s = 10.0))]
     fn stop(&self, py: Python<'_>, drain_s: f64) {
-        let Some(running) = self.running.lock().take() else { return };
+        let Some(running) = self.running.lock().take() else {
+            return;
+        };
         let _ = running.stop.send(true);
         let deadline = Duration::try_from_secs_f64(drain_s.max(0.0)).unwrap_or_default();
         py.detach(|| {
@@ -219,16 +243,27 @@ impl PyDataPlane {
         for cb in self.core.control.take(max) {
             match cb {
                 Callback::Auth { digest, credential } => {
-                    out.append(("auth", PyBytes::new(py, &digest), PyBytes::new(py, &credential)))?;
+                    out.append((
+                        "auth",
+                        PyBytes::new(py, &digest),
+                        PyBytes::new(py, &credential),
+                    ))?;
                 }
-                Callback::Allowance { user_id, need } => out.append(("allowance", &*user_id, need))?,
+                Callback::Allowance { user_id, need } => {
+                    out.append(("allowance", &*user_id, need))?;
+                }
             }
         }
         Ok(out)
     }
 
     /// Caches `principal` (None: refused) for `ttl_s` and answers the waiting requests.
-    fn answer_auth(&self, digest: &[u8], principal_fields: Option<PrincipalTuple<'_>>, ttl_s: f64) -> PyResult<usize> {
+    fn answer_auth(
+        &self,
+        digest: &[u8],
+        principal_fields: Option<PrincipalTuple<'_>>,
+        ttl_s: f64,
+    ) -> PyResult<usize> {
         let d = digest_of(digest)?;
         let p = principal_fields.map(|t| Arc::new(principal(t)));
         self.core.keys.insert(d, p.clone(), secs("ttl_s", ttl_s)?);
@@ -241,24 +276,57 @@ impl PyDataPlane {
 
     /// The credential could not be checked now (503 for the waiting requests, not cached).
     fn auth_unavailable(&self, digest: &[u8], message: String) -> PyResult<usize> {
-        Ok(self.core.control.answer_auth(&digest_of(digest)?, &Err(Unavailable(message))))
+        Ok(self
+            .core
+            .control
+            .answer_auth(&digest_of(digest)?, &Err(Unavailable(message))))
     }
 
     /// A reserved spend allowance for `user_id` (see allowance.rs).
-    fn grant_allowance(&self, user_id: &str, lease_id: u64, amount: u64, ttl_s: f64, single_use: bool) -> PyResult<usize> {
+    fn grant_allowance(
+        &self,
+        user_id: &str,
+        lease_id: u64,
+        amount: u64,
+        ttl_s: f64,
+        single_use: bool,
+    ) -> PyResult<usize> {
         let user: Arc<str> = user_id.into();
-        let lease = self.core.allowances.install(&user, lease_id, amount, secs("ttl_s", ttl_s)?, single_use);
-        Ok(self.core.control.answer_allowance(&user, &Ok(AllowanceAnswer::Granted(lease))))
+        let lease = self.core.allowances.install(
+            &user,
+            lease_id,
+            amount,
+            secs("ttl_s", ttl_s)?,
+            single_use,
+        );
+        Ok(self
+            .core
+            .control
+            .answer_allowance(&user, &Ok(AllowanceAnswer::Granted(lease))))
     }
 
     /// Billing refused (402/429): the waiting requests get this answer as is.
-    fn refuse_allowance(&self, user_id: &str, status: u16, body: Vec<u8>, headers: Vec<(String, String)>) -> usize {
-        let refusal = Arc::new(Refusal { status, body: Bytes::from(body), headers });
-        self.core.control.answer_allowance(&user_id.into(), &Ok(AllowanceAnswer::Refused(refusal)))
+    fn refuse_allowance(
+        &self,
+        user_id: &str,
+        status: u16,
+        body: Vec<u8>,
+        headers: Vec<(String, String)>,
+    ) -> usize {
+        let refusal = Arc::new(Refusal {
+            status,
+            body: Bytes::from(body),
+            headers,
+        });
+        self.core
+            .control
+            .answer_allowance(&user_id.into(), &Ok(AllowanceAnswer::Refused(refusal)))
     }
 
     fn allowance_unavailable(&self, user_id: &str, message: String) -> usize {
-        self.core.control.answer_allowance(&user_id.into(), &Err(Unavailable(message)))
+        self.core
+            .control
+            .answer_allowance(&user_id.into(), &Err(Unavailable(message)))
     }
 
     /// Retires `user_id`'s allowance (limits, credits or quotas changed), or all with None.
@@ -277,17 +345,36 @@ impl PyDataPlane {
         prices: Vec<(String, u64, u64)>,
         default_price: (u64, u64),
     ) {
-        let mut table = RouteTable::new(Price { input_per_mtok: default_price.0, output_per_mtok: default_price.1 });
+        let mut table = RouteTable::new(Price {
+            input_per_mtok: default_price.0,
+            output_per_mtok: default_price.1,
+        });
         for (owner, model, scope, pool) in own {
-            let route = PoolRoute { scope: scope.into(), owner_id: owner.as_str().into(), shared: false, pool: Arc::clone(pool.get().core()) };
+            let route = PoolRoute {
+                scope: scope.into(),
+                owner_id: owner.as_str().into(),
+                shared: false,
+                pool: Arc::clone(pool.get().core()),
+            };
             table.add_own(&owner, &model, route);
         }
         for (model, scope, owner, pool) in shared {
-            let route = PoolRoute { scope: scope.into(), owner_id: owner.into(), shared: true, pool: Arc::clone(pool.get().core()) };
+            let route = PoolRoute {
+                scope: scope.into(),
+                owner_id: owner.into(),
+                shared: true,
+                pool: Arc::clone(pool.get().core()),
+            };
             table.add_shared(&model, route);
         }
         for (model, input, output) in prices {
-            table.set_price(&model, Price { input_per_mtok: input, output_per_mtok: output });
+            table.set_price(
+                &model,
+                Price {
+                    input_per_mtok: input,
+                    output_per_mtok: output,
+                },
+            );
         }
         self.core.routes.replace(table);
         self.core.admission.notify();
@@ -311,12 +398,37 @@ impl PyDataPlane {
         for ev in self.core.ring.drain(max) {
             match ev {
                 UsageEvent::Row(r) => {
-                    let head = ("row", r.request_id, r.created_ms, &*r.user_id, r.api_key_id.as_deref(), r.model, r.endpoint, r.backend_id, r.pool_scope.as_deref(), r.stream);
-                    let tail = (r.status, r.outcome, r.prompt_tokens, r.completion_tokens, r.estimated, r.cost_micros, r.queue_us, r.ttft_us, r.latency_us, r.tokens_per_s, r.lease_id);
+                    let head = (
+                        "row",
+                        r.request_id,
+                        r.created_ms,
+                        &*r.user_id,
+                        r.api_key_id.as_deref(),
+                        r.model,
+                        r.endpoint,
+                        r.backend_id,
+                        r.pool_scope.as_deref(),
+                        r.stream,
+                    );
+                    let tail = (
+                        r.status,
+                        r.outcome,
+                        r.prompt_tokens,
+                        r.completion_tokens,
+                        r.estimated,
+                        r.cost_micros,
+                        r.queue_us,
+                        r.ttft_us,
+                        r.latency_us,
+                        r.tokens_per_s,
+                        r.lease_id,
+                    );
                     let t = head.into_pyobject(py)?.add(tail.into_pyobject(py)?)?;
                     out.append(t)?;
                 }
-                UsageEvent::LeaseClosed { lease_id, spent } => out.append(("lease", lease_id, spent))?,
+                UsageEvent::LeaseClosed { lease_id, spent } => {
+                    out.append(("lease", lease_id, spent))?;
+                }
             }
         }
         Ok(out)

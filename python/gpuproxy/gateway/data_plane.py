@@ -19,7 +19,6 @@ and their `/api/v1` twins itself, without the GIL; this module
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import os
@@ -63,13 +62,13 @@ class DataPlaneBridge:
         settings = gateway.settings
         self.services = services
         self.gateway = gateway
-        self.accounts: Any = services.accounts  # type: ignore[attr-defined]
+        self.accounts: Any = services.accounts
         billing = gateway.billing
         self.allowances = (
             AllowanceBook(billing, settings.gateway_allowance_micros) if billing else None
         )
         self.allowance_ttl_s = settings.gateway_allowance_ttl_ms / 1000
-        local = self.accounts.limiter.local
+        local = services.accounts.limiter.local if services.accounts else None
         limiter = getattr(local, "core", None) or _core.RateLimiter(1.0, 1)
         self.core = _core.DataPlane(
             host,
@@ -196,9 +195,7 @@ class DataPlaneBridge:
                 param=exc.param,
                 top_level=exc.body_extra(),
             )
-            self.core.refuse_allowance(
-                user_id, exc.http_status, body, list(exc.headers().items())
-            )
+            self.core.refuse_allowance(user_id, exc.http_status, body, list(exc.headers().items()))
             return
         except Exception:
             log.exception("reserving a spend allowance failed")

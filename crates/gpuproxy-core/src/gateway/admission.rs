@@ -86,7 +86,11 @@ impl Admission {
             let notify = Arc::new(Notify::new());
             inner.waiting.insert(key.clone(), Arc::clone(&notify));
             self.depth.fetch_add(1, Ordering::AcqRel);
-            Ticket { queue: self, key, notify }
+            Ticket {
+                queue: self,
+                key,
+                notify,
+            }
         };
         let deadline = tokio::time::Instant::now() + limit;
         loop {
@@ -95,7 +99,10 @@ impl Admission {
                     return Ok(Ok(slot));
                 }
             }
-            if tokio::time::timeout_at(deadline, ticket.notify.notified()).await.is_err() {
+            if tokio::time::timeout_at(deadline, ticket.notify.notified())
+                .await
+                .is_err()
+            {
                 return Ok(Err(Rejected::Timeout));
             }
         }
@@ -139,10 +146,14 @@ mod tests {
     #[tokio::test]
     async fn full_queue_and_timeout() {
         let q = Admission::new(0);
-        let r: Result<Result<(), _>, ()> = q.wait(&Arc::from("r"), 0, Duration::from_millis(5), || Ok(None)).await;
+        let r: Result<Result<(), _>, ()> = q
+            .wait(&Arc::from("r"), 0, Duration::from_millis(5), || Ok(None))
+            .await;
         assert_eq!(r.unwrap(), Err(Rejected::Full));
         let q = Admission::new(4);
-        let r: Result<Result<(), _>, ()> = q.wait(&Arc::from("r"), 0, Duration::from_millis(5), || Ok(None)).await;
+        let r: Result<Result<(), _>, ()> = q
+            .wait(&Arc::from("r"), 0, Duration::from_millis(5), || Ok(None))
+            .await;
         assert_eq!(r.unwrap(), Err(Rejected::Timeout));
         assert_eq!(q.depth(), 0);
     }
@@ -159,7 +170,11 @@ mod tests {
                 let r: Result<Result<(), _>, ()> = q
                     .wait(&Arc::from("r"), prio, Duration::from_secs(5), || {
                         let f = free.load(Ordering::SeqCst);
-                        if f > 0 && free.compare_exchange(f, f - 1, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+                        if f > 0
+                            && free
+                                .compare_exchange(f, f - 1, Ordering::SeqCst, Ordering::SeqCst)
+                                .is_ok()
+                        {
                             order.lock().push(i);
                             return Ok(Some(()));
                         }

@@ -88,7 +88,10 @@ impl Lease {
                 self.leave();
                 return None;
             }
-            match self.remaining.compare_exchange_weak(cur, cur - amount_i, SeqCst, SeqCst) {
+            match self
+                .remaining
+                .compare_exchange_weak(cur, cur - amount_i, SeqCst, SeqCst)
+            {
                 Ok(_) => break,
                 Err(now_val) => cur = now_val,
             }
@@ -190,7 +193,10 @@ impl Allowances {
             single_use,
             ring: Arc::clone(&self.ring),
         });
-        let old = self.live.lock().insert(Arc::clone(user_id), Arc::clone(&lease));
+        let old = self
+            .live
+            .lock()
+            .insert(Arc::clone(user_id), Arc::clone(&lease));
         if let Some(old) = old {
             old.retire();
         }
@@ -254,13 +260,22 @@ mod tests {
         let lease = a.install(&u, 7, 100, Duration::from_secs(60), false);
         let h1 = Allowances::hold_from(&lease, 40).unwrap();
         let h2 = a.try_hold("u", 50, Instant::now()).unwrap();
-        assert!(a.try_hold("u", 20, Instant::now()).is_none(), "only 10 left");
+        assert!(
+            a.try_hold("u", 20, Instant::now()).is_none(),
+            "only 10 left"
+        );
         h1.settle(30);
         assert_eq!(lease.remaining(), 20);
         a.retire(Some("u"));
         assert!(ring.drain(10).is_empty(), "h2 still in flight");
         drop(h2); // cancelled before settlement: charges nothing
-        assert_eq!(ring.drain(10), vec![UsageEvent::LeaseClosed { lease_id: 7, spent: 30 }]);
+        assert_eq!(
+            ring.drain(10),
+            vec![UsageEvent::LeaseClosed {
+                lease_id: 7,
+                spent: 30
+            }]
+        );
     }
 
     #[test]
@@ -269,9 +284,21 @@ mod tests {
         let l1 = a.install(&u, 1, 10, Duration::from_millis(0), false);
         assert!(Allowances::hold_from(&l1, 1).is_none(), "expired at once");
         a.install(&u, 2, 10, Duration::from_secs(60), false);
-        assert_eq!(ring.drain(10), vec![UsageEvent::LeaseClosed { lease_id: 1, spent: 0 }]);
+        assert_eq!(
+            ring.drain(10),
+            vec![UsageEvent::LeaseClosed {
+                lease_id: 1,
+                spent: 0
+            }]
+        );
         assert_eq!(a.sweep(Instant::now() + Duration::from_secs(61)), 1);
-        assert_eq!(ring.drain(10), vec![UsageEvent::LeaseClosed { lease_id: 2, spent: 0 }]);
+        assert_eq!(
+            ring.drain(10),
+            vec![UsageEvent::LeaseClosed {
+                lease_id: 2,
+                spent: 0
+            }]
+        );
     }
 
     #[test]
@@ -281,7 +308,13 @@ mod tests {
         let h = Allowances::hold_from(&lease, 5).unwrap();
         assert!(a.try_hold("u", 0, Instant::now()).is_none());
         h.settle(5);
-        assert_eq!(ring.drain(10), vec![UsageEvent::LeaseClosed { lease_id: 3, spent: 5 }]);
+        assert_eq!(
+            ring.drain(10),
+            vec![UsageEvent::LeaseClosed {
+                lease_id: 3,
+                spent: 5
+            }]
+        );
     }
 
     #[test]
@@ -293,7 +326,8 @@ mod tests {
         let holds = Arc::new(Mutex::new(Vec::new()));
         let threads: Vec<_> = (0..8)
             .map(|_| {
-                let (a, admitted, holds) = (Arc::clone(&a), Arc::clone(&admitted), Arc::clone(&holds));
+                let (a, admitted, holds) =
+                    (Arc::clone(&a), Arc::clone(&admitted), Arc::clone(&holds));
                 std::thread::spawn(move || {
                     for _ in 0..100 {
                         if let Some(h) = a.try_hold("u", 7, Instant::now()) {

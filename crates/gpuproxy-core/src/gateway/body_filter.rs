@@ -107,7 +107,9 @@ impl Body for MeteredBody {
                     return this.fail(&code, "the worker failed mid-stream");
                 }
                 Poll::Ready(Some(Ok(frame))) => {
-                    let Ok(data) = frame.into_data() else { continue };
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
                     let deadline = tokio::time::Instant::now() + this.stall_timeout;
                     this.stall.as_mut().reset(deadline);
                     let out = this.meter.feed(data);

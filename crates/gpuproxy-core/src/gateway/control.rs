@@ -67,7 +67,9 @@ struct Flights<K, T> {
 
 impl<K: Hash + Eq + Clone, T: Clone> Flights<K, T> {
     fn new() -> Self {
-        Self { map: Mutex::new(HashMap::new()) }
+        Self {
+            map: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Joins the flight for `key`; true when the caller must ask (new or stale flight).
@@ -75,7 +77,10 @@ impl<K: Hash + Eq + Clone, T: Clone> Flights<K, T> {
         let (tx, rx) = oneshot::channel();
         let mut map = self.map.lock();
         let now = Instant::now();
-        let flight = map.entry(key.clone()).or_insert_with(|| Flight { since: now, waiters: Vec::new() });
+        let flight = map.entry(key.clone()).or_insert_with(|| Flight {
+            since: now,
+            waiters: Vec::new(),
+        });
         let ask = flight.waiters.is_empty() || now.duration_since(flight.since) >= timeout;
         if ask {
             flight.since = now;
@@ -86,7 +91,9 @@ impl<K: Hash + Eq + Clone, T: Clone> Flights<K, T> {
     }
 
     fn answer(&self, key: &K, reply: &Reply<T>) -> usize {
-        let Some(flight) = self.map.lock().remove(key) else { return 0 };
+        let Some(flight) = self.map.lock().remove(key) else {
+            return 0;
+        };
         let n = flight.waiters.len();
         for w in flight.waiters {
             let _ = w.send(reply.clone());
@@ -162,7 +169,9 @@ impl ControlPlane {
             Ok(Err(_)) => Err(Unavailable("the control plane dropped the question".into())),
             Err(_) => {
                 self.timed_out.fetch_add(1, Ordering::Relaxed);
-                Err(Unavailable("the control plane did not answer in time".into()))
+                Err(Unavailable(
+                    "the control plane did not answer in time".into(),
+                ))
             }
         }
     }

@@ -17,7 +17,10 @@ pub fn classify(method: &Method, path: &str, headers: &HeaderMap) -> Option<HotR
     if method == Method::OPTIONS || headers.contains_key(http::header::ORIGIN) {
         return None;
     }
-    let rest = path.strip_prefix("/api").unwrap_or(path).strip_prefix("/v1/")?;
+    let rest = path
+        .strip_prefix("/api")
+        .unwrap_or(path)
+        .strip_prefix("/v1/")?;
     match rest {
         "chat/completions" => Some(HotRoute::Inference(Endpoint::Chat)),
         "completions" => Some(HotRoute::Inference(Endpoint::Completions)),
@@ -36,7 +39,10 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' && i + 2 < b.len() {
-            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
                 out.push(v);
                 i += 3;
                 continue;
@@ -54,7 +60,8 @@ pub fn request_id(headers: &HeaderMap) -> String {
         let b = v.as_bytes();
         if !b.is_empty()
             && b.len() <= 128
-            && b.iter().all(|c| c.is_ascii_alphanumeric() || b"._:-".contains(c))
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || b"._:-".contains(c))
         {
             return String::from_utf8_lossy(b).into_owned();
         }
@@ -69,10 +76,22 @@ mod tests {
     #[test]
     fn routes_and_twins() {
         let h = HeaderMap::new();
-        assert_eq!(classify(&Method::POST, "/v1/chat/completions", &h), Some(HotRoute::Inference(Endpoint::Chat)));
-        assert_eq!(classify(&Method::POST, "/api/v1/embeddings", &h), Some(HotRoute::Inference(Endpoint::Embeddings)));
-        assert_eq!(classify(&Method::GET, "/v1/models", &h), Some(HotRoute::ListModels));
-        assert_eq!(classify(&Method::GET, "/v1/models/org/m%201", &h), Some(HotRoute::GetModel("org/m 1".into())));
+        assert_eq!(
+            classify(&Method::POST, "/v1/chat/completions", &h),
+            Some(HotRoute::Inference(Endpoint::Chat))
+        );
+        assert_eq!(
+            classify(&Method::POST, "/api/v1/embeddings", &h),
+            Some(HotRoute::Inference(Endpoint::Embeddings))
+        );
+        assert_eq!(
+            classify(&Method::GET, "/v1/models", &h),
+            Some(HotRoute::ListModels)
+        );
+        assert_eq!(
+            classify(&Method::GET, "/v1/models/org/m%201", &h),
+            Some(HotRoute::GetModel("org/m 1".into()))
+        );
         assert_eq!(classify(&Method::GET, "/v1/models/", &h), None);
         assert_eq!(classify(&Method::GET, "/health", &h), None);
         assert_eq!(classify(&Method::OPTIONS, "/v1/models", &h), None);

@@ -27,7 +27,10 @@ pub struct Fallback {
 
 impl Fallback {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into(), idle: Mutex::new(Vec::new()) }
+        Self {
+            path: path.into(),
+            idle: Mutex::new(Vec::new()),
+        }
     }
 
     fn idle_sender(&self) -> Option<http1::SendRequest<Incoming>> {
@@ -89,7 +92,9 @@ impl Fallback {
             if let Some(client_upgrade) = client_upgrade {
                 let upstream_upgrade = hyper::upgrade::on(&mut resp);
                 tokio::spawn(async move {
-                    if let (Ok(client), Ok(upstream)) = (client_upgrade.await, upstream_upgrade.await) {
+                    if let (Ok(client), Ok(upstream)) =
+                        (client_upgrade.await, upstream_upgrade.await)
+                    {
                         let mut client = TokioIo::new(client);
                         let mut upstream = TokioIo::new(upstream);
                         let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;

@@ -40,7 +40,10 @@ impl Stop {
             Self::Refused(r) => {
                 let mut resp = json_response(r.status, r.body.clone());
                 for (k, v) in &r.headers {
-                    if let (Ok(k), Ok(v)) = (http::HeaderName::try_from(k.as_str()), HeaderValue::from_str(v)) {
+                    if let (Ok(k), Ok(v)) = (
+                        http::HeaderName::try_from(k.as_str()),
+                        HeaderValue::from_str(v),
+                    ) {
                         resp.headers_mut().append(k, v);
                     }
                 }
@@ -51,21 +54,34 @@ impl Stop {
 }
 
 fn unauthenticated() -> ApiError {
-    ApiError::new(401, "Incorrect or missing API key: send Authorization: Bearer <key> or X-API-Key")
-        .code("invalid_api_key")
+    ApiError::new(
+        401,
+        "Incorrect or missing API key: send Authorization: Bearer <key> or X-API-Key",
+    )
+    .code("invalid_api_key")
 }
 
 fn unavailable(message: String, code: &'static str) -> ApiError {
-    ApiError::new(503, message).code(code).header("retry-after", "1")
+    ApiError::new(503, message)
+        .code(code)
+        .header("retry-after", "1")
 }
 
 /// The caller, or 401 (after counting the failure against the client's address).
-pub async fn authenticate(dp: &DataPlane, headers: &HeaderMap, ip: IpAddr) -> Result<Arc<Principal>, Stop> {
+pub async fn authenticate(
+    dp: &DataPlane,
+    headers: &HeaderMap,
+    ip: IpAddr,
+) -> Result<Arc<Principal>, Stop> {
     let cred = credential(
         headers.get("x-api-key").map(HeaderValue::as_bytes),
-        headers.get(http::header::AUTHORIZATION).map(HeaderValue::as_bytes),
+        headers
+            .get(http::header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes),
     );
-    let Some(cred) = cred else { return Err(failed(dp, ip)) };
+    let Some(cred) = cred else {
+        return Err(failed(dp, ip));
+    };
     let d = digest(cred);
     match dp.keys.lookup(&d, Instant::now(), unix_ms()) {
         Lookup::Hit(p) => Ok(p),
@@ -85,7 +101,9 @@ fn failed(dp: &DataPlane, ip: IpAddr) -> Stop {
         Ok(()) => unauthenticated().into(),
         Err(e) => {
             let wait_s = match e {
-                crate::limits::LimitsError::RateLimited { retry_after_ms } => retry_after_ms.div_ceil(1000).max(1),
+                crate::limits::LimitsError::RateLimited { retry_after_ms } => {
+                    retry_after_ms.div_ceil(1000).max(1)
+                }
                 _ => 60,
             };
             ApiError::new(429, "too many failed authentications from this address")
@@ -99,13 +117,21 @@ fn failed(dp: &DataPlane, ip: IpAddr) -> Stop {
 /// Counts the request against the caller's rate limit: the X-RateLimit-* headers to add,
 /// or the 429.
 pub fn rate_limit(dp: &DataPlane, p: &Principal) -> Result<Vec<(&'static str, String)>, Stop> {
-    let Some(limit) = &p.rate_limit else { return Ok(Vec::new()) };
+    let Some(limit) = &p.rate_limit else {
+        return Ok(Vec::new());
+    };
     let decision = ratelimit::check(&dp.limiter, limit);
     if decision.allowed {
         return Ok(decision.headers());
     }
-    let mut err = ApiError::new(429, format!("rate limit of {} requests per minute exceeded", decision.limit))
-        .code("rate_limited");
+    let mut err = ApiError::new(
+        429,
+        format!(
+            "rate limit of {} requests per minute exceeded",
+            decision.limit
+        ),
+    )
+    .code("rate_limited");
     err.headers = decision.headers();
     Err(err.into())
 }
@@ -118,13 +144,19 @@ pub async fn read_body(dp: &DataPlane, body: Incoming) -> Result<Bytes, Stop> {
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             Err(ApiError::new(413, format!("request body is larger than {limit} bytes")).into())
         }
-        Err(_) => Err(ApiError::new(400, "the request body could not be read").code("invalid_body").into()),
+        Err(_) => Err(ApiError::new(400, "the request body could not be read")
+            .code("invalid_body")
+            .into()),
     }
 }
 
 /// Holds `amount` from the user's spend allowance, asking Python for a new allowance when
 /// the live one is missing, expired or short. `None` when billing is off.
-pub async fn hold_money(dp: &DataPlane, user_id: &Arc<str>, amount: u64) -> Result<Option<Hold>, Stop> {
+pub async fn hold_money(
+    dp: &DataPlane,
+    user_id: &Arc<str>,
+    amount: u64,
+) -> Result<Option<Hold>, Stop> {
     if !dp.config.billing {
         return Ok(None);
     }
@@ -144,5 +176,9 @@ pub async fn hold_money(dp: &DataPlane, user_id: &Arc<str>, amount: u64) -> Resu
             Err(u) => return Err(unavailable(u.0, "billing_unavailable").into()),
         }
     }
-    Err(unavailable("the spend allowance is contended; retry".into(), "billing_busy").into())
+    Err(unavailable(
+        "the spend allowance is contended; retry".into(),
+        "billing_busy",
+    )
+    .into())
 }

@@ -82,7 +82,11 @@ pub async fn serve(
     let _ = conn_stop_tx.send(true);
     // Open streams finish (graceful_shutdown lets the current exchange complete).
     let deadline = tokio::time::Instant::now() + drain;
-    while dp.metrics.in_flight.load(std::sync::atomic::Ordering::Relaxed) > 0
+    while dp
+        .metrics
+        .in_flight
+        .load(std::sync::atomic::Ordering::Relaxed)
+        > 0
         && tokio::time::Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Upper bounds in seconds (plus +Inf), from 0.5 ms to 5 min.
 pub const LATENCY_BUCKETS_S: [f64; 16] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 300.0,
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    300.0,
 ];
 
 #[derive(Debug)]
@@ -28,7 +29,10 @@ impl Default for Histogram {
 impl Histogram {
     pub fn observe_us(&self, us: u64) {
         let s = us as f64 / 1e6;
-        let i = LATENCY_BUCKETS_S.iter().position(|&b| s <= b).unwrap_or(LATENCY_BUCKETS_S.len());
+        let i = LATENCY_BUCKETS_S
+            .iter()
+            .position(|&b| s <= b)
+            .unwrap_or(LATENCY_BUCKETS_S.len());
         self.counts[i].fetch_add(1, Relaxed);
         self.sum_us.fetch_add(us, Relaxed);
     }

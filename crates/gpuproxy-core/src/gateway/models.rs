@@ -18,13 +18,19 @@ fn visible(dp: &DataPlane, user_id: &str) -> Vec<(Arc<str>, String)> {
             let owner = table
                 .route(user_id, &model)
                 .and_then(|r| {
-                    r.pools.iter().find(|p| p.pool.snapshot().routable > 0).map(|p| {
-                        if &*p.owner_id == user_id {
-                            "you".to_owned()
-                        } else {
-                            p.scope.strip_prefix("shared:").unwrap_or(&p.scope).to_owned()
-                        }
-                    })
+                    r.pools
+                        .iter()
+                        .find(|p| p.pool.snapshot().routable > 0)
+                        .map(|p| {
+                            if &*p.owner_id == user_id {
+                                "you".to_owned()
+                            } else {
+                                p.scope
+                                    .strip_prefix("shared:")
+                                    .unwrap_or(&p.scope)
+                                    .to_owned()
+                            }
+                        })
                 })
                 .unwrap_or_else(|| "gpuproxy".to_owned());
             (model, owner)
@@ -37,7 +43,10 @@ fn object(dp: &DataPlane, model: &str, owner: &str) -> serde_json::Value {
 }
 
 pub fn list(dp: &DataPlane, user_id: &str) -> Bytes {
-    let data: Vec<_> = visible(dp, user_id).iter().map(|(m, o)| object(dp, m, o)).collect();
+    let data: Vec<_> = visible(dp, user_id)
+        .iter()
+        .map(|(m, o)| object(dp, m, o))
+        .collect();
     Bytes::from(serde_json::to_vec(&json!({"object": "list", "data": data})).unwrap_or_default())
 }
 
@@ -47,8 +56,11 @@ pub fn get(dp: &DataPlane, user_id: &str, model: &str) -> Result<Bytes, ApiError
         .find(|(m, _)| &**m == model)
         .map(|(m, o)| Bytes::from(serde_json::to_vec(&object(dp, m, o)).unwrap_or_default()))
         .ok_or_else(|| {
-            ApiError::new(404, format!("The model `{model}` does not exist or you do not have access to it."))
-                .param("model")
-                .code("model_not_found")
+            ApiError::new(
+                404,
+                format!("The model `{model}` does not exist or you do not have access to it."),
+            )
+            .param("model")
+            .code("model_not_found")
         })
 }

@@ -70,7 +70,10 @@ pub fn digest(credential: &[u8]) -> Digest {
 }
 
 /// The credential of a request: `X-API-Key` wins over `Authorization: Bearer`.
-pub fn credential<'a>(x_api_key: Option<&'a [u8]>, authorization: Option<&'a [u8]>) -> Option<&'a [u8]> {
+pub fn credential<'a>(
+    x_api_key: Option<&'a [u8]>,
+    authorization: Option<&'a [u8]>,
+) -> Option<&'a [u8]> {
     if let Some(key) = x_api_key {
         let key = key.trim_ascii();
         return (!key.is_empty() && key.len() <= MAX_CREDENTIAL).then_some(key);
@@ -99,7 +102,9 @@ impl KeyCache {
         let shard = self.shard(d).read();
         match shard.get(d) {
             Some(e) if e.fresh_until > now => match &e.principal {
-                Some(p) if p.expires_at_ms.is_none_or(|exp| exp > now_ms) => Lookup::Hit(Arc::clone(p)),
+                Some(p) if p.expires_at_ms.is_none_or(|exp| exp > now_ms) => {
+                    Lookup::Hit(Arc::clone(p))
+                }
                 _ => Lookup::Denied,
             },
             _ => Lookup::Miss,
@@ -113,13 +118,23 @@ impl KeyCache {
             shard.retain(|_, e| e.fresh_until > now);
             if shard.len() >= self.max_per_shard {
                 // Still full of live entries (a key-spraying client): drop a tenth.
-                let drop: Vec<Digest> = shard.keys().take(self.max_per_shard / 10 + 1).copied().collect();
+                let drop: Vec<Digest> = shard
+                    .keys()
+                    .take(self.max_per_shard / 10 + 1)
+                    .copied()
+                    .collect();
                 for k in drop {
                     shard.remove(&k);
                 }
             }
         }
-        shard.insert(d, Entry { principal, fresh_until: now + ttl });
+        shard.insert(
+            d,
+            Entry {
+                principal,
+                fresh_until: now + ttl,
+            },
+        );
     }
 
     /// Drops what a revocation made stale: `key` (key id), `sess` (session id), `user`, `all`.
@@ -173,7 +188,10 @@ mod tests {
 
     #[test]
     fn credential_prefers_x_api_key_and_needs_bearer() {
-        assert_eq!(credential(Some(b" k1 "), Some(b"Bearer t")), Some(&b"k1"[..]));
+        assert_eq!(
+            credential(Some(b" k1 "), Some(b"Bearer t")),
+            Some(&b"k1"[..])
+        );
         assert_eq!(credential(None, Some(b"bearer  tok ")), Some(&b"tok"[..]));
         assert_eq!(credential(None, Some(b"Basic abc")), None);
         assert_eq!(credential(None, Some(b"Bearer")), None);
@@ -186,13 +204,20 @@ mod tests {
         let now = Instant::now();
         let a = digest(b"a");
         assert!(matches!(cache.lookup(&a, now, 0), Lookup::Miss));
-        cache.insert(a, Some(principal("u1", Some("k1"))), Duration::from_secs(60));
+        cache.insert(
+            a,
+            Some(principal("u1", Some("k1"))),
+            Duration::from_secs(60),
+        );
         assert!(matches!(cache.lookup(&a, now, 0), Lookup::Hit(_)));
         let b = digest(b"b");
         cache.insert(b, None, Duration::from_secs(60));
         assert!(matches!(cache.lookup(&b, now, 0), Lookup::Denied));
         // stale after the TTL
-        assert!(matches!(cache.lookup(&a, now + Duration::from_secs(61), 0), Lookup::Miss));
+        assert!(matches!(
+            cache.lookup(&a, now + Duration::from_secs(61), 0),
+            Lookup::Miss
+        ));
         // the key's own expiry
         let mut p = (*principal("u1", Some("k2"))).clone();
         p.expires_at_ms = Some(1000);

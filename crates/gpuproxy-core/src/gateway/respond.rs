@@ -11,7 +11,9 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type OutBody = UnsyncBoxBody<Bytes, BoxError>;
 
 pub fn full(body: impl Into<Bytes>) -> OutBody {
-    Full::new(body.into()).map_err(|never| match never {}).boxed_unsync()
+    Full::new(body.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 /// The `type` an OpenAI client expects for a status.
@@ -43,7 +45,13 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: u16, message: impl Into<String>) -> Self {
-        Self { status, message: message.into(), code: None, param: None, headers: Vec::new() }
+        Self {
+            status,
+            message: message.into(),
+            code: None,
+            param: None,
+            headers: Vec::new(),
+        }
     }
 
     #[must_use]
@@ -92,8 +100,10 @@ pub fn json_response(status: u16, body: Bytes) -> Response<OutBody> {
     let len = body.len();
     let mut resp = Response::new(full(body));
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(len));
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut()
+        .insert(CONTENT_LENGTH, HeaderValue::from(len));
     resp
 }
 
@@ -103,7 +113,9 @@ mod tests {
 
     #[test]
     fn openai_error_shape() {
-        let e = ApiError::new(404, "no such model").code("model_not_found").param("model");
+        let e = ApiError::new(404, "no such model")
+            .code("model_not_found")
+            .param("model");
         let v: serde_json::Value = serde_json::from_slice(&e.body()).unwrap();
         assert_eq!(v["error"]["type"], "invalid_request_error");
         assert_eq!(v["error"]["code"], "model_not_found");

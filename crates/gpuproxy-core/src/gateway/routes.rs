@@ -66,11 +66,15 @@ impl RouteTable {
     }
 
     pub fn add_own(&mut self, owner: &str, model: &str, route: PoolRoute) {
-        self.own.insert((owner.into(), model.into()), Arc::new(route));
+        self.own
+            .insert((owner.into(), model.into()), Arc::new(route));
     }
 
     pub fn add_shared(&mut self, model: &str, route: PoolRoute) {
-        self.shared.entry(model.into()).or_default().push(Arc::new(route));
+        self.shared
+            .entry(model.into())
+            .or_default()
+            .push(Arc::new(route));
     }
 
     pub fn set_price(&mut self, model: &str, price: Price) {
@@ -78,7 +82,10 @@ impl RouteTable {
     }
 
     pub fn price(&self, model: &str) -> Price {
-        self.prices.get(model).copied().unwrap_or(self.default_price)
+        self.prices
+            .get(model)
+            .copied()
+            .unwrap_or(self.default_price)
     }
 
     pub fn route(&self, user_id: &str, model: &str) -> Option<Route> {
@@ -99,7 +106,10 @@ impl RouteTable {
             pools.extend(s.iter().cloned());
         }
         let maybe_billable = pools.iter().any(|p| p.shared && &*p.owner_id != user_id);
-        Some(Route { pools, maybe_billable })
+        Some(Route {
+            pools,
+            maybe_billable,
+        })
     }
 
     /// Models `user_id` can reach with at least one routable backend (for `/v1/models`).
@@ -164,13 +174,19 @@ mod tests {
         let r = t.route("carol", "m").unwrap();
         assert_eq!(r.pools.len(), 1);
         let r = t.route("bob", "m").unwrap();
-        assert!(!r.maybe_billable, "bob's own shared workers cost him nothing");
+        assert!(
+            !r.maybe_billable,
+            "bob's own shared workers cost him nothing"
+        );
         assert!(t.route("alice", "other").is_none());
     }
 
     #[test]
     fn price_rounds_up() {
-        let p = Price { input_per_mtok: 150_000, output_per_mtok: 600_000 };
+        let p = Price {
+            input_per_mtok: 150_000,
+            output_per_mtok: 600_000,
+        };
         assert_eq!(p.cost(1, 0), 1);
         assert_eq!(p.cost(0, 0), 0);
         assert_eq!(p.cost(1_000_000, 1_000_000), 750_000);

@@ -24,12 +24,18 @@ use super::upstream;
 
 type Extra = Vec<(&'static str, String)>;
 
-pub async fn handle(dp: Arc<DataPlane>, req: Request<Incoming>, peer: SocketAddr) -> Response<OutBody> {
+pub async fn handle(
+    dp: Arc<DataPlane>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<OutBody> {
     let Some(route) = early::classify(req.method(), req.uri().path(), req.headers()) else {
         dp.metrics.fallback_requests.fetch_add(1, Relaxed);
         return match &dp.fallback {
             Some(f) => f.proxy(req, peer).await,
-            None => ApiError::new(404, "not found").code("not_found").into_response(),
+            None => ApiError::new(404, "not found")
+                .code("not_found")
+                .into_response(),
         };
     };
     let request_id = early::request_id(req.headers());
@@ -83,12 +89,19 @@ async fn serve_hot(
         _ => None,
     };
     let Some(principal) = principal else {
-        return Err(ApiError::new(401, "Incorrect or missing API key: send Authorization: Bearer <key> or X-API-Key")
-            .code("invalid_api_key")
-            .into());
+        return Err(ApiError::new(
+            401,
+            "Incorrect or missing API key: send Authorization: Bearer <key> or X-API-Key",
+        )
+        .code("invalid_api_key")
+        .into());
     };
     if !principal.can_infer {
-        return Err(ApiError::new(403, "this API key lacks the 'inference' scope").code("missing_scope").into());
+        return Err(
+            ApiError::new(403, "this API key lacks the 'inference' scope")
+                .code("missing_scope")
+                .into(),
+        );
     }
     let Some(endpoint) = endpoint else {
         let body = match route {
@@ -97,7 +110,17 @@ async fn serve_hot(
         };
         return Ok(json_response(200, body));
     };
-    serve_inference(dp, &parts.headers, body, principal, endpoint, request_id, peer, started).await
+    serve_inference(
+        dp,
+        &parts.headers,
+        body,
+        principal,
+        endpoint,
+        request_id,
+        peer,
+        started,
+    )
+    .await
 }
 
 /// The filter phase's body steps, the spend hold, then upstream and the metered answer.
@@ -124,7 +147,10 @@ async fn serve_inference(
     let Some(route) = table.route(&principal.user_id, &parsed.model) else {
         return Err(ApiError::new(
             404,
-            format!("The model `{}` does not exist or you do not have access to it.", parsed.model),
+            format!(
+                "The model `{}` does not exist or you do not have access to it.",
+                parsed.model
+            ),
         )
         .param("model")
         .code("model_not_found")
@@ -133,10 +159,12 @@ async fn serve_inference(
     let price = table.price(&parsed.model);
     drop(table);
     let Some(ring_slot) = dp.ring.reserve() else {
-        return Err(ApiError::new(503, "usage records are backed up; retry shortly")
-            .code("usage_backlog")
-            .header("retry-after", "1")
-            .into());
+        return Err(
+            ApiError::new(503, "usage records are backed up; retry shortly")
+                .code("usage_backlog")
+                .header("retry-after", "1")
+                .into(),
+        );
     };
     let mut settlement = Settlement::new(
         Arc::clone(dp),
@@ -151,7 +179,10 @@ async fn serve_inference(
     );
     // The worst case: the prompt estimate plus n x the completion cap, at the model's price.
     let worst = if route.maybe_billable {
-        price.cost(parsed.prompt_tokens, parsed.n.saturating_mul(parsed.completion_cap))
+        price.cost(
+            parsed.prompt_tokens,
+            parsed.n.saturating_mul(parsed.completion_cap),
+        )
     } else {
         0
     };
@@ -159,7 +190,15 @@ async fn serve_inference(
     let session = headers.get("x-session-id").map(HeaderValue::as_bytes);
     let affinity: &[u8] = session.unwrap_or(principal.user_id.as_bytes());
     let route_key: Arc<str> = format!("{}\u{0}{}", principal.user_id, parsed.model).into();
-    let slot = upstream::take_slot(dp, &route, &route_key, principal.priority, Some(affinity), limit).await?;
+    let slot = upstream::take_slot(
+        dp,
+        &route,
+        &route_key,
+        principal.priority,
+        Some(affinity),
+        limit,
+    )
+    .await?;
     settlement.slot_taken = true;
     settlement.queue_us = started.elapsed().as_micros() as u64;
     settlement.backend_id = Some(slot.guard.backend_id().to_owned());
@@ -179,23 +218,19 @@ async fn serve_inference(
         peer.ip().to_string(),
     )
     .await;
-    dp.metrics.upstream.observe_us(head_started.elapsed().as_micros() as u64);
+    dp.metrics
+        .upstream
+        .observe_us(head_started.elapsed().as_micros() as u64);
     let upstream_resp = match sent {
         Ok(r) => r,
-        Err(e) => {
-            let status = e.http_status();
-            settlement.status = status;
-            settlement.finish(None, Outcome::UpstreamError);
-            let code = match e.kind() {
-                Some(k) => k.as_str(),
-                None => "unavailable",
-            };
-            let mut err = ApiError::new(status, format!("the worker failed: {e}"));
-            err.code = Some(upstream_code(code));
-            return Err(err.into());
-        }
+        Err(e) => return Err(upstream_failure(settlement, &e)),
     };
-    Ok(metered_response(dp, upstream_resp, settlement, parsed.strip_usage))
+    Ok(metered_response(
+        dp,
+        upstream_resp,
+        settlement,
+        parsed.strip_usage,
+    ))
 }
 
 /// The upstream's head (minus what the gateway sets itself) and its body, metered.
@@ -218,11 +253,29 @@ fn metered_response(
         headers.remove(CONTENT_LENGTH);
     }
     let strip = strip_usage && status < 400;
-    let body = MeteredBody::new(upstream_resp.body, sse, strip, settlement, dp.config.stall_timeout);
+    let body = MeteredBody::new(
+        upstream_resp.body,
+        sse,
+        strip,
+        settlement,
+        dp.config.stall_timeout,
+    );
     let mut resp = Response::new(body.boxed_unsync());
     *resp.status_mut() = upstream_resp.status;
     *resp.headers_mut() = headers;
     resp
+}
+
+/// The forward failed before a response head: settle, and answer 502/504 naming why.
+fn upstream_failure(mut settlement: Settlement, e: &crate::forward::ForwardError) -> Stop {
+    let status = e.http_status();
+    settlement.status = status;
+    settlement.finish(None, Outcome::UpstreamError);
+    let mut err = ApiError::new(status, format!("the worker failed: {e}"));
+    err.code = Some(upstream_code(
+        e.kind().map_or("unavailable", |k| k.as_str()),
+    ));
+    err.into()
 }
 
 fn upstream_code(kind: &str) -> &'static str {
@@ -235,4 +288,3 @@ fn upstream_code(kind: &str) -> &'static str {
         _ => "upstream_unavailable",
     }
 }
-

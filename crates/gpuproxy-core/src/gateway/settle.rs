@@ -37,7 +37,9 @@ impl Outcome {
 }
 
 pub fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[derive(Debug)]
@@ -120,8 +122,9 @@ impl Settlement {
         };
         let dp = &self.dp;
         let delivered = usage.filter(|_| self.status != 0 && self.status < 400);
-        let (mut prompt, completion, estimated) =
-            delivered.map_or((0, 0, false), |u| (u.prompt_tokens, u.completion_tokens, u.estimated));
+        let (mut prompt, completion, estimated) = delivered.map_or((0, 0, false), |u| {
+            (u.prompt_tokens, u.completion_tokens, u.estimated)
+        });
         if outcome == Outcome::UpstreamError && estimated && completion == 0 {
             prompt = 0; // failed before any token: nothing was delivered
         }
@@ -193,7 +196,11 @@ impl Settlement {
 
 impl Drop for Settlement {
     fn drop(&mut self) {
-        let outcome = if self.slot_taken { Outcome::Cancelled } else { Outcome::Rejected };
+        let outcome = if self.slot_taken {
+            Outcome::Cancelled
+        } else {
+            Outcome::Rejected
+        };
         self.finish(None, outcome);
     }
 }

@@ -36,7 +36,12 @@ fn try_take(route: &Route, affinity: Option<&[u8]>) -> Result<Option<Slot>, ApiE
     let mut saturated = false;
     for pool in &route.pools {
         match pool.pool.select(affinity) {
-            Ok(guard) => return Ok(Some(Slot { pool: Arc::clone(pool), guard })),
+            Ok(guard) => {
+                return Ok(Some(Slot {
+                    pool: Arc::clone(pool),
+                    guard,
+                }))
+            }
             Err(SelectError::Saturated) => saturated = true,
             Err(_) => {}
         }
@@ -50,12 +55,25 @@ fn try_take(route: &Route, affinity: Option<&[u8]>) -> Result<Option<Slot>, ApiE
 
 /// `X-Timelimit` (seconds, capped), or the default wait.
 pub fn time_limit(dp: &DataPlane, headers: &HeaderMap) -> Result<Duration, ApiError> {
-    let Some(raw) = headers.get("x-timelimit") else { return Ok(dp.config.queue_timeout) };
-    let value: f64 = raw.to_str().ok().and_then(|s| s.trim().parse().ok()).unwrap_or(-1.0);
+    let Some(raw) = headers.get("x-timelimit") else {
+        return Ok(dp.config.queue_timeout);
+    };
+    let value: f64 = raw
+        .to_str()
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(-1.0);
     if value.is_nan() || value <= 0.0 {
-        return Err(ApiError::new(400, "X-Timelimit: expected a positive number of seconds").param("X-Timelimit"));
+        return Err(
+            ApiError::new(400, "X-Timelimit: expected a positive number of seconds")
+                .param("X-Timelimit"),
+        );
     }
-    Ok(Duration::try_from_secs_f64(value).map_or(dp.config.queue_max_timeout, |d| d.min(dp.config.queue_max_timeout)))
+    Ok(
+        Duration::try_from_secs_f64(value).map_or(dp.config.queue_max_timeout, |d| {
+            d.min(dp.config.queue_max_timeout)
+        }),
+    )
 }
 
 pub async fn take_slot(
@@ -69,7 +87,11 @@ pub async fn take_slot(
     if let Some(slot) = try_take(route, affinity)? {
         return Ok(slot);
     }
-    match dp.admission.wait(route_key, priority, limit, || try_take(route, affinity)).await {
+    match dp
+        .admission
+        .wait(route_key, priority, limit, || try_take(route, affinity))
+        .await
+    {
         Ok(Ok(slot)) => Ok(slot),
         Ok(Err(Rejected::Full)) => Err(ApiError::new(503, "the admission queue is full")
             .code("queue_full")
@@ -77,7 +99,10 @@ pub async fn take_slot(
             .into()),
         Ok(Err(Rejected::Timeout)) => Err(ApiError::new(
             503,
-            format!("no worker slot became free within {:.1} s", limit.as_secs_f64()),
+            format!(
+                "no worker slot became free within {:.1} s",
+                limit.as_secs_f64()
+            ),
         )
         .code("queue_timeout")
         .header("retry-after", limit.as_secs().clamp(1, 60).to_string())
@@ -98,14 +123,21 @@ pub async fn forward(
     client_ip: String,
 ) -> Result<ForwardResponse, ForwardError> {
     let mut req = ForwardRequest::new(Method::POST, path);
-    req.headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    req.headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     req.headers.insert(
         ACCEPT,
-        HeaderValue::from_static(if stream { "text/event-stream" } else { "application/json" }),
+        HeaderValue::from_static(if stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        }),
     );
     req.body = RequestBody::Full(body);
     req.client_ip = Some(client_ip);
     req.request_id = Some(request_id.to_owned());
     let Slot { pool, guard } = slot;
-    dp.forwarder.forward_guarded(&pool.pool, guard, affinity, req).await
+    dp.forwarder
+        .forward_guarded(&pool.pool, guard, affinity, req)
+        .await
 }

@@ -41,7 +41,10 @@ pub struct UsageRow {
 pub enum UsageEvent {
     Row(Box<UsageRow>),
     /// An allowance retired with every request on it settled: `spent` in total.
-    LeaseClosed { lease_id: u64, spent: u64 },
+    LeaseClosed {
+        lease_id: u64,
+        spent: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -75,8 +78,18 @@ impl UsageRing {
             if cur >= self.capacity {
                 return None;
             }
-            match self.taken.compare_exchange_weak(cur, cur + 1, Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => return Some(RingSlot { ring: Arc::clone(self), used: false }),
+            match self.taken.compare_exchange_weak(
+                cur,
+                cur + 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    return Some(RingSlot {
+                        ring: Arc::clone(self),
+                        used: false,
+                    })
+                }
                 Err(now) => cur = now,
             }
         }
@@ -134,7 +147,10 @@ mod tests {
     use super::*;
 
     fn closed(id: u64) -> UsageEvent {
-        UsageEvent::LeaseClosed { lease_id: id, spent: 0 }
+        UsageEvent::LeaseClosed {
+            lease_id: id,
+            spent: 0,
+        }
     }
 
     #[test]
@@ -142,12 +158,18 @@ mod tests {
         let ring = UsageRing::new(2);
         let a = ring.reserve().unwrap();
         let b = ring.reserve().unwrap();
-        assert!(ring.reserve().is_none(), "full: a third request must be refused");
+        assert!(
+            ring.reserve().is_none(),
+            "full: a third request must be refused"
+        );
         drop(b); // not used: given back
         let c = ring.reserve().unwrap();
         a.push(closed(1));
         c.push(closed(2));
-        assert!(ring.reserve().is_none(), "queued events still take their slots");
+        assert!(
+            ring.reserve().is_none(),
+            "queued events still take their slots"
+        );
         assert_eq!(ring.drain(10), vec![closed(1), closed(2)]);
         assert_eq!(ring.taken(), 0);
         assert!(ring.reserve().is_some());
