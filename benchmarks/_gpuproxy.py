@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import os
 import shutil
 import sys
 import urllib.request
@@ -45,6 +46,10 @@ def _missing() -> str | None:
     if importlib.util.find_spec("gpuproxy.api.openai_routes") is None:
         return "the gateway's /v1 routes (gpuproxy.api.openai_routes) are not in this tree yet"
     return None
+
+
+def _redis_url() -> str:
+    return os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 
 
 def governance_env(on: bool) -> dict[str, str]:
@@ -111,7 +116,9 @@ def open_gpuproxy(ctx: Ctx, *, governance: bool) -> Iterator[PeerHandle]:
     upstreams = ",".join(f"bench-model={u}" for u in ctx.upstream.base_urls)
     env = {
         "DATA_DIR": str(data), "DB_TYPE": "sqlite", "HOST": "127.0.0.1", "PORT": str(port),
-        "REDIS_URL": "", "LOG_LEVEL": "warning",
+        # Several workers share limits and spend windows through Redis (the daemon refuses
+        # --workers > 1 without it); one worker runs on the embedded defaults.
+        "REDIS_URL": _redis_url() if workers > 1 else "", "LOG_LEVEL": "warning",
         "GATEWAY_UPSTREAMS": upstreams,
         "GATEWAY_WORKER_MAX_CONCURRENCY": "0",  # no admission cap: the stub is never busy
         "GATEWAY_QUEUE_TIMEOUT_SECONDS": "30",
@@ -131,7 +138,8 @@ def open_gpuproxy(ctx: Ctx, *, governance: bool) -> Iterator[PeerHandle]:
         _probe(f"{base}/v1/chat/completions", key)
         shown = {k: v for k, v in env.items() if k not in ("DATA_DIR",)}
         yield PeerHandle(name, base, key, proc, {
-            "server": f"aiserve-gpuproxyd --workers {workers} (Granian ASGI, uvloop)",
+            "server": f"aiserve-gpuproxyd --workers {workers} (Rust data plane on the port, "
+            "Litestar on Granian behind it for the control plane)",
             "env": shown,
             "governance": {
                 "api_key_auth": "ON (cached key lookup on every request)",
