@@ -49,14 +49,19 @@ async def test_monitoring_is_for_admins_and_reports_traffic(gateway: GatewayServ
     assert set(metrics["windows"]) == {"1m", "5m", "15m", "60m"}
     assert queue["depth"] == 0
     assert exposition.headers["content-type"].startswith("text/plain; version=0.0.4")
-    samples = dict(
-        line.rsplit(" ", 1) for line in exposition.text.splitlines() if not line.startswith("#")
-    )
-    assert samples["gpuproxy_requests_total"] == "4"  # the unknown model never reached a pool
-    assert samples['gpuproxy_model_requests{model="m1"}'] == "4"
-    assert samples['gpuproxy_model_errors{model="m1"}'] == "0"
-    assert float(samples['gpuproxy_model_latency_ms{model="m1",quantile="0.99"}']) > 0
-    assert not any(alice.id in name for name in samples)  # no per-user series
+    from prometheus_client.parser import text_string_to_metric_families
+
+    families = {f.name: f for f in text_string_to_metric_families(exposition.text)}
+    # the unknown model never reached a pool
+    assert families["gpuproxy_requests"].samples[0].value == 4
+    (m1,) = families["gpuproxy_model_requests"].samples
+    assert (m1.labels, m1.value) == ({"model": "m1"}, 4)
+    assert families["gpuproxy_model_errors"].samples[0].value == 0
+    p99 = [
+        s for s in families["gpuproxy_model_latency_ms"].samples if s.labels["quantile"] == "0.99"
+    ]
+    assert p99[0].value > 0
+    assert alice.id not in exposition.text  # no per-user series
     assert queue["counters"]["admitted_immediately"] == 4
 
 

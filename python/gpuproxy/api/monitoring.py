@@ -110,8 +110,10 @@ class MonitoringController(Controller):
 
     @get("/metrics/prometheus", summary="Per-model metrics in the Prometheus text format")
     async def prometheus(self, services: ServicesDep) -> Response[str]:
-        report = gateway_of(services).metrics.report(include_users=False)
-        return Response(render_prometheus(report), media_type=CONTENT_TYPE)
+        gateway = gateway_of(services)
+        report = gateway.metrics.report(include_users=False)
+        stats = gateway.data_plane.stats() if gateway.data_plane is not None else None
+        return Response(render_prometheus(report, stats), media_type=CONTENT_TYPE)
 
     @get("/metrics", summary="Per-model and per-user request statistics over recent windows")
     async def metrics(self, services: ServicesDep) -> dict[str, Any]:

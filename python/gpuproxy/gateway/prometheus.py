@@ -1,17 +1,32 @@
-"""Prometheus text exposition of the gateway's metrics report (format 0.0.4).
+"""Prometheus exposition of the gateway's metrics, through `prometheus_client`.
 
-Process totals are counters; the per-model figures of the most recent window are gauges
-(requests, errors, tokens and cost in that window, latency and time-to-first-token
-quantiles), so a scrape every 15 s sees the last minute of traffic per model. Per-user
-figures are left out on purpose: user ids as label values would grow without bound.
+What can be summed across processes and instances is exposed as counters and histograms
+(fixed buckets): requests by outcome, tokens, cost, and the request latency, time to first
+token and upstream head time measured by the Rust data plane on every request. What
+describes one process now is a gauge (in flight, queue depth, questions waiting for the
+control plane, usage records waiting to be written, live allowances). The per-model figures
+of the most recent window stay gauges with quantile labels (a convenience for one process;
+use the histograms for fleet-wide quantiles). Per-user figures are left out on purpose: user
+ids as label values would grow without bound.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
 
 __all__ = ["CONTENT_TYPE", "render_prometheus"]
 
+#: The text format generate_latest() writes (0.0.4, what every Prometheus scrapes).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 _MODEL_GAUGES = (
@@ -26,33 +41,105 @@ _MODEL_QUANTILES = (
     ("ttft_ms", "gpuproxy_model_ttft_ms", "Time-to-first-token quantiles (ms)"),
 )
 _QUANTILES = {"p50": "0.5", "p90": "0.9", "p99": "0.99"}
+_OUTCOMES = (
+    ("ok", "ok"),
+    ("client_errors", "client_error"),
+    ("upstream_errors", "upstream_error"),
+    ("cancelled", "cancelled"),
+    ("rejected", "rejected"),
+)
+_HISTOGRAMS = (
+    ("latency", "gpuproxy_request_duration_seconds", "Inference request duration"),
+    ("ttft", "gpuproxy_time_to_first_token_seconds", "Time to the first token"),
+    ("upstream", "gpuproxy_upstream_head_seconds", "Time to the worker's response head"),
+)
+_GAUGES = (
+    ("in_flight", "gpuproxy_in_flight_requests", "Inference requests in flight"),
+    ("queue_depth", "gpuproxy_admission_queue_depth", "Requests waiting for a worker slot"),
+    ("callbacks_queued", "gpuproxy_control_callbacks_queued", "Questions waiting for Python"),
+    ("usage_queued", "gpuproxy_usage_ring_queued", "Settlements waiting to be drained"),
+    ("allowances_live", "gpuproxy_spend_allowances_live", "Users with a live allowance"),
+    ("keys_cached", "gpuproxy_credentials_cached", "Credentials cached by the data plane"),
+)
 
 
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+def _histogram(name: str, doc: str, stats: dict[str, Any], key: str) -> HistogramMetricFamily:
+    counts, total = stats[key]
+    bounds = [*stats["buckets"], float("inf")]
+    buckets: list[tuple[str, float]] = []
+    running = 0
+    for bound, count in zip(bounds, counts, strict=True):
+        running += count
+        buckets.append(("+Inf" if bound == float("inf") else repr(bound), float(running)))
+    return HistogramMetricFamily(name, doc, buckets=buckets, sum_value=total)
 
 
-def render_prometheus(report: dict[str, Any], window: str = "1m") -> str:
-    """The exposition text of `GatewayMetrics.report()` for `window`."""
-    lines = [
-        "# HELP gpuproxy_requests_total Inference requests handled by this process",
-        "# TYPE gpuproxy_requests_total counter",
-        f"gpuproxy_requests_total {int(report['total_requests'])}",
-        "# HELP gpuproxy_errors_total Failed inference requests of this process",
-        "# TYPE gpuproxy_errors_total counter",
-        f"gpuproxy_errors_total {int(report['total_errors'])}",
-    ]
-    models: dict[str, dict[str, Any]] = report["windows"].get(window, {}).get("models", {})
-    for key, name, help_text in _MODEL_GAUGES:
-        lines += [f"# HELP {name} {help_text} ({window})", f"# TYPE {name} gauge"]
-        for model, summary in sorted(models.items()):
-            lines.append(f'{name}{{model="{_label(model)}"}} {int(summary[key])}')
-    for key, name, help_text in _MODEL_QUANTILES:
-        lines += [f"# HELP {name} {help_text} ({window})", f"# TYPE {name} gauge"]
-        for model, summary in sorted(models.items()):
-            for quantile_key, quantile in _QUANTILES.items():
-                value = summary[key].get(quantile_key)
-                if value is not None:
-                    labels = f'model="{_label(model)}",quantile="{quantile}"'
-                    lines.append(f"{name}{{{labels}}} {value}")
-    return "\n".join(lines) + "\n"
+class _Gateway(Collector):
+    def __init__(self, report: dict[str, Any], stats: dict[str, Any] | None, window: str) -> None:
+        self.report = report
+        self.stats = stats
+        self.window = window
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._totals()
+        yield from self._per_model()
+
+    def _totals(self) -> Iterator[Metric]:
+        stats = self.stats
+        if stats is None:
+            # No data plane (in-process app): the Python path's own totals.
+            requests = CounterMetricFamily(
+                "gpuproxy_requests", "Inference requests handled by this process"
+            )
+            requests.add_metric([], float(self.report["total_requests"]))
+            yield requests
+            errors = CounterMetricFamily("gpuproxy_errors", "Failed inference requests")
+            errors.add_metric([], float(self.report["total_errors"]))
+            yield errors
+            return
+        requests = CounterMetricFamily(
+            "gpuproxy_requests", "Inference requests settled, by outcome", labels=["outcome"]
+        )
+        for key, outcome in _OUTCOMES:
+            requests.add_metric([outcome], float(stats[key]))
+        yield requests
+        errors = CounterMetricFamily("gpuproxy_errors", "Requests that failed upstream")
+        errors.add_metric([], float(stats["upstream_errors"]))
+        yield errors
+        tokens = CounterMetricFamily("gpuproxy_tokens", "Tokens metered", labels=["kind"])
+        tokens.add_metric(["prompt"], float(stats["prompt_tokens"]))
+        tokens.add_metric(["completion"], float(stats["completion_tokens"]))
+        yield tokens
+        cost = CounterMetricFamily("gpuproxy_cost_microdollars", "Cost charged (micro-dollars)")
+        cost.add_metric([], float(stats["cost_micros"]))
+        yield cost
+        for key, name, doc in _HISTOGRAMS:
+            yield _histogram(name, doc, stats, key)
+        for key, name, doc in _GAUGES:
+            yield GaugeMetricFamily(name, doc, value=float(stats[key]))
+
+    def _per_model(self) -> Iterator[Metric]:
+        window = self.window
+        models: dict[str, dict[str, Any]] = self.report["windows"].get(window, {}).get("models", {})
+        for key, name, doc in _MODEL_GAUGES:
+            gauge = GaugeMetricFamily(name, f"{doc} ({window})", labels=["model"])
+            for model, summary in sorted(models.items()):
+                gauge.add_metric([model], float(summary[key]))
+            yield gauge
+        for key, name, doc in _MODEL_QUANTILES:
+            gauge = GaugeMetricFamily(name, f"{doc} ({window})", labels=["model", "quantile"])
+            for model, summary in sorted(models.items()):
+                for quantile_key, quantile in _QUANTILES.items():
+                    value = summary[key].get(quantile_key)
+                    if value is not None:
+                        gauge.add_metric([model, quantile], float(value))
+            yield gauge
+
+
+def render_prometheus(
+    report: dict[str, Any], stats: dict[str, Any] | None = None, window: str = "1m"
+) -> str:
+    """The exposition text of `GatewayMetrics.report()` and the data plane's `stats()`."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Gateway(report, stats, window))
+    return generate_latest(registry).decode()
