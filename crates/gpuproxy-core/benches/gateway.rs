@@ -24,29 +24,47 @@ fn governance(c: &mut Criterion) {
             session_id: None,
             can_infer: true,
             priority: 0,
-            rate_limit: Some(RateLimit { bucket: format!("k:key-{i}").into(), per_minute: 10_000_000 }),
+            rate_limit: Some(RateLimit {
+                bucket: format!("k:key-{i}").into(),
+                per_minute: 10_000_000,
+            }),
             expires_at_ms: None,
         };
-        cache.insert(digest(format!("gpx_key_{i:08}_secretsecretsecret").as_bytes()), Some(Arc::new(p)), Duration::from_secs(3600));
+        cache.insert(
+            digest(format!("gpx_key_{i:08}_secretsecretsecret").as_bytes()),
+            Some(Arc::new(p)),
+            Duration::from_secs(3600),
+        );
     }
     let limiter = RateLimiter::new(Quota::new(1.0, 1).unwrap(), 100_000);
     let ring = UsageRing::new(1 << 20);
     let allowances = Allowances::new(Arc::clone(&ring));
     let user: Arc<str> = "user-4242".into();
     allowances.install(&user, 1, u64::MAX / 4, Duration::from_secs(3600), false);
-    for (name, strategy) in [("round_robin", StrategyKind::RoundRobin), ("p2c_ewma", StrategyKind::P2cEwma)] {
+    for (name, strategy) in [
+        ("round_robin", StrategyKind::RoundRobin),
+        ("p2c_ewma", StrategyKind::P2cEwma),
+    ] {
         let pool = Pool::new(strategy);
         for b in 0..16 {
-            pool.add(Backend::new(format!("w{b}"), format!("127.0.0.1:{}", 9000 + b))).unwrap();
+            pool.add(Backend::new(
+                format!("w{b}"),
+                format!("127.0.0.1:{}", 9000 + b),
+            ))
+            .unwrap();
         }
         let credential = b"gpx_key_00004242_secretsecretsecret";
         c.bench_function(&format!("gateway/governance/{name}_16"), |b| {
             b.iter(|| {
-                let Lookup::Hit(p) = cache.lookup(&digest(black_box(credential)), Instant::now(), 0) else {
+                let Lookup::Hit(p) =
+                    cache.lookup(&digest(black_box(credential)), Instant::now(), 0)
+                else {
                     panic!("cached")
                 };
                 let decision = ratelimit::check(&limiter, p.rate_limit.as_ref().unwrap());
-                let hold = allowances.try_hold(&p.user_id, 1_000, Instant::now()).unwrap();
+                let hold = allowances
+                    .try_hold(&p.user_id, 1_000, Instant::now())
+                    .unwrap();
                 let guard = pool.select(None).unwrap();
                 guard.complete(true, Duration::from_micros(200));
                 hold.settle(black_box(700));

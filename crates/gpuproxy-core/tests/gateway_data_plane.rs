@@ -189,6 +189,38 @@ async fn unknown_key_asks_once_then_serves_from_the_cache() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_unknown_keys_is_throttled_before_python_is_asked() {
+    let config = GatewayConfig {
+        auth_failures_per_minute: 5,
+        ..GatewayConfig::default()
+    };
+    let h = start(config, json_backend().await);
+    let _py = python(&h.dp, 1_000_000);
+    let mut statuses = Vec::new();
+    for i in 0..20 {
+        statuses.push(
+            post(h.addr, &format!("made-up-{i}"), chat_body(false, 10))
+                .await
+                .0,
+        );
+    }
+    assert_eq!(&statuses[..5], &[401; 5]);
+    assert!(statuses[5..].iter().all(|&s| s == 429), "{statuses:?}");
+    assert_eq!(
+        h.dp.control.asked.load(Relaxed),
+        5,
+        "throttled misses never reach Python"
+    );
+    // A known key from the same address is still served from the cache.
+    h.dp.keys.insert(
+        digest(KEY.as_bytes()),
+        Some(principal()),
+        Duration::from_secs(60),
+    );
+    assert_eq!(post(h.addr, KEY, chat_body(false, 10)).await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_python_gives_503_not_a_guess() {
     let config = GatewayConfig {
         callback_timeout: Duration::from_millis(100),

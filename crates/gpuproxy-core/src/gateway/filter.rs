@@ -86,6 +86,9 @@ pub async fn authenticate(
     match dp.keys.lookup(&d, Instant::now(), unix_ms()) {
         Lookup::Hit(p) => Ok(p),
         Lookup::Denied => Err(failed(dp, ip)),
+        // An address over its failure budget is not worth a question to Python (a storm
+        // of made-up keys must not keep the control plane busy).
+        Lookup::Miss if !dp.auth_failures.would_allow(&ip.to_string(), 1) => Err(failed(dp, ip)),
         Lookup::Miss => match dp.control.authenticate(d, cred).await {
             Ok(AuthAnswer::Known(p)) => Ok(p),
             Ok(AuthAnswer::Denied) => Err(failed(dp, ip)),

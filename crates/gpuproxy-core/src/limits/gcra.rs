@@ -133,6 +133,19 @@ impl RateLimiter {
         Ok(())
     }
 
+    /// Whether `cost` would be allowed now under the default quota, consuming nothing.
+    pub fn would_allow(&self, key: &str, cost: u32) -> bool {
+        let quota = self.quota;
+        if cost > quota.burst {
+            return false;
+        }
+        let now = self.clock.now_nanos();
+        let increment = quota.emission_nanos * u64::from(cost);
+        let shard = self.shard(key).lock();
+        let tat = shard.tats.get(key).copied().unwrap_or(now).max(now);
+        tat.saturating_add(increment) - now <= quota.tolerance()
+    }
+
     fn shard(&self, key: &str) -> &Mutex<Shard> {
         &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS]
     }
