@@ -32,7 +32,7 @@ from _tools import BENCH, WORK, ensure_litellm, ensure_nginx, ensure_oha, ensure
 
 __all__ = ["main"]
 
-SCENARIOS = ("throughput", "streaming", "connections", "soak", "core", "gateway")
+SCENARIOS = ("throughput", "streaming", "connections", "soak", "core", "gateway", "keystorm")
 DEFAULT_PEERS: dict[str, tuple[str, ...]] = {
     "throughput": ALL_PEERS + FLOOR_PEERS,
     "streaming": ALL_PEERS,
@@ -40,8 +40,9 @@ DEFAULT_PEERS: dict[str, tuple[str, ...]] = {
     "soak": ("gpuproxy",),
     "core": (),
     "gateway": (),
+    "keystorm": ("gpuproxy",),
 }
-NEEDS_LOAD_TOOLS = {"throughput", "streaming", "connections", "soak"}
+NEEDS_LOAD_TOOLS = {"throughput", "streaming", "connections", "soak", "keystorm"}
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:

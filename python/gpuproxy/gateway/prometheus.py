@@ -113,6 +113,14 @@ class _Gateway(Collector):
         cost = CounterMetricFamily("gpuproxy_cost_microdollars", "Cost charged (micro-dollars)")
         cost.add_metric([], float(stats["cost_micros"]))
         yield cost
+        callbacks = CounterMetricFamily(
+            "gpuproxy_control_callbacks",
+            "Questions the data plane asked Python, and how many it could not ask or wait for",
+            labels=["result"],
+        )
+        for key in ("asked", "overflowed", "timed_out"):
+            callbacks.add_metric([key], float(stats[f"callbacks_{key}"]))
+        yield callbacks
         for key, name, doc in _HISTOGRAMS:
             yield _histogram(name, doc, stats, key)
         for key, name, doc in _GAUGES:
