@@ -57,9 +57,12 @@ pub async fn serve(
                 let dp = Arc::clone(&dp);
                 let mut conn_stop = conn_stop.clone();
                 tokio::spawn(async move {
+                    // Boxed: the connection holds its in-flight service future inline, and
+                    // the hot path's future is several KiB; a held stream should keep a
+                    // pointer, not that space (measured by benchmarks/held_memory.py).
                     let service = service_fn(move |req| {
                         let dp = Arc::clone(&dp);
-                        async move { Ok::<_, Infallible>(handle(dp, req, peer).await) }
+                        Box::pin(async move { Ok::<_, Infallible>(handle(dp, req, peer).await) })
                     });
                     let conn = http1::Builder::new()
                         .timer(TokioTimer::new())
