@@ -1,7 +1,8 @@
 """Load generation with established tools.
 
 - Closed loop (fixed concurrency, as fast as the server answers): wrk, with a generated Lua
-  script that POSTs the chat body and prints the summary as one JSON line.
+  script that POSTs the chat body (with the target's Authorization and extra headers) and
+  prints the summary as one JSON line.
 - Open loop (fixed arrival rate, latency measured from the scheduled send time so a slow
   server cannot hide its queueing; "coordinated omission" corrected): oha -q RATE
   --latency-correction.
@@ -12,8 +13,8 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,8 @@ class Target:
     url: str  # full URL of the chat-completions route
     api_key: str | None = None
     body: str = CHAT_BODY
+    #: extra request headers (a peer's PeerHandle.headers), sent after Authorization
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 _WRK_LUA = """\
@@ -55,6 +58,23 @@ end
 """
 
 
+def _lua_string(value: str) -> str:
+    """A Lua long-bracket string literal (no escapes inside; JSON values stay as they are)."""
+    if "]==]" in value or "\n" in value or "\r" in value:
+        raise ValueError(f"header text not representable here: {value!r}")
+    return f"[==[{value}]==]"
+
+
+def _wrk_headers(target: Target) -> str:
+    """The Lua lines setting Authorization and the target's extra headers ("" when none)."""
+    lines = [f'wrk.headers["Authorization"] = "Bearer {target.api_key}"'] if target.api_key else []
+    lines += [
+        f"wrk.headers[ {_lua_string(name)} ] = {_lua_string(value)}"
+        for name, value in target.headers.items()
+    ]
+    return "\n".join(lines)
+
+
 def wrk_closed_loop(
     wrk: str,
     target: Target,
@@ -66,9 +86,8 @@ def wrk_closed_loop(
     timeout_s: float = 10.0,
 ) -> dict[str, Any]:
     """RPS, latency percentiles (ms) and errors at a fixed number of connections."""
-    auth = f'wrk.headers["Authorization"] = "Bearer {target.api_key}"' if target.api_key else ""
     script = workdir / "wrk-post.lua"
-    script.write_text(_WRK_LUA.format(body=target.body, auth=auth))
+    script.write_text(_WRK_LUA.format(body=target.body, auth=_wrk_headers(target)))
     threads = max(1, min(len(cpus) or 1, connections))
     argv = pin(
         cpus,
@@ -164,6 +183,8 @@ def oha_open_loop(
     ]
     if target.api_key:
         argv += ["-H", f"Authorization: Bearer {target.api_key}"]
+    for name, value in target.headers.items():
+        argv += ["-H", f"{name}: {value}"]
     argv.append(target.url)
     done = subprocess.run(
         pin(cpus, argv), capture_output=True, text=True, timeout=duration_s + 60, check=False

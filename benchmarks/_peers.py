@@ -1,4 +1,4 @@
-"""The peers measured side by side on the same upstream: direct, nginx, litellm,
+"""The peers measured side by side on the same upstream: direct, nginx, litellm, portkey,
 python-baseline, gpuproxy (governance on) and gpuproxy-off (governance off).
 
 Two floor peers show what limits any design that runs Python per request under Granian
@@ -6,8 +6,9 @@ Two floor peers show what limits any design that runs Python per request under G
 without forwarding; `granian-forward` is a raw ASGI callable forwarding through
 `gpuproxy._core.Forwarder` with no governance at all (benchmarks/_forward_app.py).
 
-`open_peer(name, ctx)` is a context manager giving a `PeerHandle` (URL, key, process) or
-raising `NotAvailable` with the reason; the scenarios record that reason instead of failing.
+`open_peer(name, ctx)` is a context manager giving a `PeerHandle` (URL, key, extra request
+headers, process) or raising `NotAvailable` with the reason; the scenarios record that reason
+instead of failing.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
+import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -26,14 +29,33 @@ import _gpuproxy
 import _nginx
 from _machine import Layout
 from _procs import Proc, ProcGroup, free_port, wait_http, wait_port
-from _tools import BENCH, ensure_litellm, ensure_nginx
+from _tools import (
+    BENCH,
+    PORTKEY_DIR,
+    PORTKEY_PINS,
+    PORTKEY_VERSION,
+    ensure_litellm,
+    ensure_nginx,
+    ensure_portkey,
+    npm_version,
+)
 
 __all__ = ["ALL_PEERS", "FLOOR_PEERS", "Ctx", "NotAvailable", "PeerHandle", "Upstream", "open_peer"]
 
-ALL_PEERS = ("direct", "nginx", "litellm", "python-baseline", "gpuproxy", "gpuproxy-off")
+ALL_PEERS = (
+    "direct",
+    "nginx",
+    "litellm",
+    "portkey",
+    "python-baseline",
+    "gpuproxy",
+    "gpuproxy-off",
+)
 FLOOR_PEERS = ("granian-static", "granian-forward")
 NotAvailable = _gpuproxy.NotAvailable
 LITELLM_MASTER_KEY = "sk-bench-litellm-master"
+#: What Portkey passes on to the stub as the OpenAI key (the gateway checks no key itself).
+PORTKEY_UPSTREAM_KEY = "sk-bench-portkey-upstream"
 
 
 @dataclass
@@ -73,6 +95,9 @@ class PeerHandle:
     api_key: str | None = None
     proc: Proc | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    #: extra request headers every load generator sends to this peer (besides the
+    #: Authorization header made from api_key); empty for most peers
+    headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def chat_url(self) -> str:
@@ -85,6 +110,7 @@ def open_peer(name: str, ctx: Ctx) -> Iterator[PeerHandle]:
         "direct": _direct,
         "nginx": _nginx_peer,
         "litellm": _litellm,
+        "portkey": _portkey,
         "python-baseline": _python_baseline,
         "gpuproxy": _gpuproxy_on,
         "gpuproxy-off": _gpuproxy_off,
@@ -217,6 +243,97 @@ def _litellm(ctx: Ctx) -> Iterator[PeerHandle]:
                     "logging_callbacks": "none",
                 },
             },
+        )
+    finally:
+        ctx.group.stop(proc)
+
+
+def _node_version(node: str) -> str | None:
+    try:
+        done = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() or None
+
+
+@contextlib.contextmanager
+def _portkey(ctx: Ctx) -> Iterator[PeerHandle]:
+    """Portkey's open-source AI gateway (Node), routed to the stub by request headers."""
+    script = ensure_portkey()
+    node = shutil.which("node")
+    if script is None or node is None:
+        raise NotAvailable(
+            f"@portkey-ai/gateway@{PORTKEY_VERSION} could not be installed with npm into "
+            f"{PORTKEY_DIR.relative_to(BENCH.parent)} (node and npm are needed)"
+        )
+    port = free_port()
+    workers = ctx.worker_count
+    upstream, *unused = ctx.upstream.base_urls
+    # Provider `openai` with a custom host: the gateway appends /chat/completions to it, so the
+    # host carries /v1. The Authorization header (api_key) goes on to the stub as the key.
+    headers = {"x-portkey-provider": "openai", "x-portkey-custom-host": f"{upstream}/v1"}
+    # Custom hosts are checked against an SSRF allow-list; 127.0.0.x other than .1 needs this.
+    trusted = sorted(
+        {"localhost", "127.0.0.1", *(hp.rsplit(":", 1)[0] for hp in ctx.upstream.hostports)}
+    )
+    env = {"NODE_ENV": "production", "TRUSTED_CUSTOM_HOSTS": ",".join(trusted)}
+    args = [f"--port={port}", "--headless"]
+    # start-server.js serves one process; several go through node:cluster.
+    if workers == 1:
+        argv, command = [node, script, *args], ["node", "build/start-server.js", *args]
+        cluster_env: dict[str, str] = {}
+    else:
+        argv = [node, str(BENCH / "_portkey_cluster.mjs"), *args]
+        command = ["node", "benchmarks/_portkey_cluster.mjs", *args]
+        cluster_env = {"PORTKEY_GATEWAY_SCRIPT": script, "PORTKEY_WORKERS": str(workers)}
+    proc = ctx.group.start("portkey", argv, cpus=ctx.layout.sut, env={**env, **cluster_env})
+    try:
+        wait_http(f"http://127.0.0.1:{port}/", 60, proc)  # GET / answers "AI Gateway says hey!"
+        yield PeerHandle(
+            "portkey",
+            f"http://127.0.0.1:{port}",
+            PORTKEY_UPSTREAM_KEY,
+            proc,
+            {
+                "package": f"@portkey-ai/gateway@{npm_version('@portkey-ai/gateway')}",
+                "node": _node_version(node),
+                "dependencies": {name: npm_version(name) for name in ("hono", *PORTKEY_PINS)},
+                "dependency_pins": (
+                    f"{', '.join(f'{n}@{v}' for n, v in PORTKEY_PINS.items())}: later "
+                    "@hono/node-server releases make every streamed completion fail with "
+                    "'TypeError: immutable' (Portkey-AI/gateway issues 1389, 1550)"
+                ),
+                "command": " ".join(command),
+                "processes": workers,
+                "multi_process": (
+                    "one process (start-server.js has no worker option)"
+                    if workers == 1
+                    else f"node:cluster, {workers} workers each running start-server.js; the "
+                    "primary accepts and hands connections out round-robin"
+                ),
+                "env": {**env, **({"PORTKEY_WORKERS": str(workers)} if cluster_env else {})},
+                "listen": "all interfaces (start-server.js takes a port only), Node's "
+                "default backlog 511",
+                "route": "POST /v1/chat/completions",
+                "request_headers": {
+                    **headers,
+                    "Authorization": "Bearer <set> (passed on to the stub as the OpenAI key)",
+                },
+                "upstream": upstream,
+                "upstreams_unused": unused,
+                "streaming": "its stream reader waits 25 ms before passing on the first "
+                "chunk of every stream (in the gateway's code): TTFT carries at least +25 ms "
+                "and the first events arrive together",
+                "governance": {
+                    "auth": "none: the gateway checks no key of its own",
+                    "virtual_keys_budgets_rate_limits_spend_tracking": "none (not part of the "
+                    "open-source gateway run from npm)",
+                    "cache_retries_fallbacks_guardrails": "off (none configured)",
+                    "request_log": "its in-process log middleware (for the local console) "
+                    "runs on every /v1 request; it cannot be turned off",
+                },
+            },
+            headers,
         )
     finally:
         ctx.group.stop(proc)

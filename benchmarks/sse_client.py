@@ -140,12 +140,15 @@ class SseProtocol(asyncio.Protocol):
             self.buf = self.buf[eol + 4 + size :]
 
 
-def _raw_request(url: str, body: bytes, api_key: str | None) -> tuple[str, int, bytes]:
+def _raw_request(
+    url: str, body: bytes, api_key: str | None, headers: dict[str, str] | None = None
+) -> tuple[str, int, bytes]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     auth = f"Authorization: Bearer {api_key}\r\n" if api_key else ""
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
     raw = (
-        f"POST {parts.path} HTTP/1.1\r\nHost: {host}:{port}\r\n{auth}"
+        f"POST {parts.path} HTTP/1.1\r\nHost: {host}:{port}\r\n{auth}{extra}"
         f"Content-Type: application/json\r\nAccept: text/event-stream\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     ).encode() + body
@@ -179,9 +182,14 @@ async def _connect(host: str, port: int, source: str | None) -> SseProtocol:
 
 
 async def run_stream(
-    url: str, body: bytes, api_key: str | None, concurrency: int, duration: float
+    url: str,
+    body: bytes,
+    api_key: str | None,
+    concurrency: int,
+    duration: float,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    host, port, raw = _raw_request(url, body, api_key)
+    host, port, raw = _raw_request(url, body, api_key, headers)
     ttft: list[float] = []
     gaps: list[float] = []
     totals: list[float] = []
@@ -234,8 +242,9 @@ async def run_hold(
     rate: float,
     sources: list[str],
     ramp_timeout: float,
+    headers: dict[str, str] | None = None,
 ) -> None:
-    host, port, raw = _raw_request(url, body, api_key)
+    host, port, raw = _raw_request(url, body, api_key, headers)
     protos: list[SseProtocol] = []
     failures: dict[str, int] = {}
     ttft: list[float] = []
@@ -334,6 +343,13 @@ def main() -> None:
     parser.add_argument("--url", required=True)
     parser.add_argument("--body", required=True)
     parser.add_argument("--api-key")
+    parser.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="extra request header (repeatable), sent after Authorization",
+    )
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--count", type=int, default=1000)
@@ -346,14 +362,24 @@ def main() -> None:
         help="hold: give up opening after this many seconds (0: count/rate + 60)",
     )
     args = parser.parse_args()
+    headers = {}
+    for line in args.header:
+        name, sep, value = line.partition(":")
+        if not sep or not name.strip():
+            parser.error(f"--header {line!r}: expected 'NAME: VALUE'")
+        headers[name.strip()] = value.strip()
     raise_nofile()
     body = args.body.encode()
     if args.mode == "stream":
-        coro: Any = run_stream(args.url, body, args.api_key, args.concurrency, args.duration)
+        coro: Any = run_stream(
+            args.url, body, args.api_key, args.concurrency, args.duration, headers
+        )
     else:
         sources = [s for s in args.sources.split(",") if s]
         ramp_timeout = args.ramp_timeout or args.count / args.rate + 60
-        coro = run_hold(args.url, body, args.api_key, args.count, args.rate, sources, ramp_timeout)
+        coro = run_hold(
+            args.url, body, args.api_key, args.count, args.rate, sources, ramp_timeout, headers
+        )
     try:
         import uvloop
     except ImportError:

@@ -98,6 +98,8 @@ def _start_clients(bench: Bench, peer: PeerHandle, target: int, rate: float, lan
                 "--ramp-timeout", f"{_ramp_timeout(target, rate):g}"]  # fmt: skip
         if peer.api_key:
             argv += ["--api-key", peer.api_key]
+        for name, value in peer.headers.items():
+            argv += ["--header", f"{name}: {value}"]
         clients.append(subprocess.Popen(
             pin(bench.layout.loadgen, argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, text=True))  # fmt: skip
@@ -139,8 +141,8 @@ def _hold(bench: Bench, peer: PeerHandle, stub_pids: list[int], stub_hosts: list
         rss_held = sum(tree_rss_bytes(p) for p in measured)
         other = None
         if oha := bench.tools.get("oha"):
-            other = oha_open_loop(oha, Target(peer.chat_url, peer.api_key), rate=100,
-                                  duration_s=bench.secs(5, 15), connections=8,
+            other = oha_open_loop(oha, Target(peer.chat_url, peer.api_key, headers=peer.headers),
+                                  rate=100, duration_s=bench.secs(5, 15), connections=8,
                                   cpus=bench.layout.loadgen, timeout_s=10)  # fmt: skip
         if (left := hold_s - (time.monotonic() - t0)) > 0:
             time.sleep(left)

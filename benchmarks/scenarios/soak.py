@@ -37,7 +37,7 @@ def _soak(bench: Bench, ctx: Ctx, name: str) -> dict[str, Any]:
     if oha is None or wrk is None:
         raise NotAvailable("oha and wrk are both needed")
     with open_peer(name, ctx) as peer:
-        target = Target(peer.chat_url, peer.api_key)
+        target = Target(peer.chat_url, peer.api_key, headers=peer.headers)
         probe = wrk_closed_loop(
             wrk,
             target,

@@ -27,7 +27,12 @@ CHUNKS = 8
 
 
 def _client(
-    bench: Bench, url: str, api_key: str | None, concurrency: int, duration: float
+    bench: Bench,
+    url: str,
+    api_key: str | None,
+    concurrency: int,
+    duration: float,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     argv = [
         sys.executable,
@@ -44,6 +49,8 @@ def _client(
     ]
     if api_key:
         argv += ["--api-key", api_key]
+    for name, value in (headers or {}).items():
+        argv += ["--header", f"{name}: {value}"]
     done = subprocess.run(
         pin(bench.layout.loadgen, argv),
         capture_output=True,
@@ -76,8 +83,10 @@ def run(bench: Bench) -> dict[str, Any]:
         for name in bench.peers:
             try:
                 with open_peer(name, ctx) as peer:
-                    _client(bench, peer.chat_url, peer.api_key, 2, 1)  # warm-up
-                    result = _client(bench, peer.chat_url, peer.api_key, concurrency, duration)
+                    _client(bench, peer.chat_url, peer.api_key, 2, 1, peer.headers)  # warm-up
+                    result = _client(
+                        bench, peer.chat_url, peer.api_key, concurrency, duration, peer.headers
+                    )
                     peers[name] = {"available": True, "config": peer.config, **result}
                     log(
                         f"streaming {name}: {result.get('streams')} streams, "

@@ -62,7 +62,7 @@ def _sweep(bench: Bench, target: Target, max_rps: float) -> dict[str, Any]:
 
 def _measure_peer(bench: Bench, ctx: Ctx, name: str) -> dict[str, Any]:
     with open_peer(name, ctx) as peer:
-        target = Target(peer.chat_url, peer.api_key)
+        target = Target(peer.chat_url, peer.api_key, headers=peer.headers)
         wrk = bench.tools["wrk"]
         assert wrk is not None
         # Warm-up: connection pools, caches, JIT-free but lazy imports on first requests.
