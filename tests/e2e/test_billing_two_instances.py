@@ -97,11 +97,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=5)
 
 
-async def test_two_servers_share_the_windows_and_never_overspend(
-    tmp_path: Path, postgres_dsn: str, redis_url: str, upstream: str
-) -> None:
+def _base_env(postgres_dsn: str, redis_url: str, upstream: str) -> dict[str, str]:
     pg = urlparse(postgres_dsn)
-    base = {
+    return {
         **os.environ,
         "DB_TYPE": "postgres",
         "DB_HOST": pg.hostname or "127.0.0.1",
@@ -123,6 +121,12 @@ async def test_two_servers_share_the_windows_and_never_overspend(
         "GATEWAY_DEFAULT_OUTPUT_PRICE": str(PRICE_PER_TOKEN),  # dollars per million tokens
         "BILLING_FLUSH_INTERVAL_MS": "100",
     }
+
+
+async def test_two_servers_share_the_windows_and_never_overspend(
+    tmp_path: Path, postgres_dsn: str, redis_url: str, upstream: str
+) -> None:
+    base = _base_env(postgres_dsn, redis_url, upstream)
     procs = []
     urls = []
     try:
@@ -201,3 +205,68 @@ async def test_two_servers_share_the_windows_and_never_overspend(
                 record = json.loads(line)
                 billing = str(record.get("logger", "")).startswith("gpuproxy.billing")
                 assert not (billing and record["level"] in ("error", "critical")), line
+
+
+def _two_servers(tmp_path: Path, base: dict[str, str]) -> list[tuple[subprocess.Popen[bytes], str]]:
+    servers = []
+    for name in ("a", "b"):  # one after the other: the first applies the migrations
+        env = {**base, "PORT": str(free_port()), "DATA_DIR": str(tmp_path / name)}
+        servers.append(
+            (_start(env, tmp_path, tmp_path / f"{name}.log"), f"http://127.0.0.1:{env['PORT']}")
+        )
+    return servers
+
+
+async def test_two_servers_count_one_rate_limit(
+    tmp_path: Path, postgres_dsn: str, redis_url: str, upstream: str
+) -> None:
+    """Each server's data plane counts the per-user limit in Redis: 5 per minute across
+    both servers together, not 5 each."""
+    base = {
+        **_base_env(postgres_dsn, redis_url, upstream),
+        "RATE_LIMIT_PER_MINUTE": "5",
+        "GUARDRAILS_ENABLED": "false",
+    }
+    servers = _two_servers(tmp_path, base)
+    try:
+        urls = [url for _, url in servers]
+        async with httpx.AsyncClient(timeout=30) as client:
+            email, password = "rate@example.com", "correct horse battery staple"
+            registered = await client.post(
+                urls[0] + "/api/v1/auth/register", json={"email": email, "password": password}
+            )
+            assert registered.status_code == 201, registered.text
+            login = await client.post(
+                urls[1] + "/api/v1/auth/login", json={"email": email, "password": password}
+            )
+            token = login.json()["token"]
+            key = await client.post(
+                urls[0] + "/api/v1/auth/apikeys",
+                json={"name": "k", "scopes": ["inference"]},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            # (the logins and the key above counted too: they went through the middleware)
+            headers = {"Authorization": f"Bearer {key.json()['key']}"}
+            body = {
+                "model": "stub",
+                "max_tokens": 1,
+                "messages": [{"role": "user", "content": "x"}],
+            }
+            statuses = [
+                (
+                    await client.post(
+                        urls[i % 2] + "/v1/chat/completions", json=body, headers=headers
+                    )
+                )
+                for i in range(10)
+            ]
+    finally:
+        for proc, _ in servers:
+            _stop(proc)
+    codes = [r.status_code for r in statuses]
+    assert set(codes) <= {200, 429}, [r.text[:200] for r in statuses]
+    # 5 per minute for the user across both servers; creating the key took one of them.
+    assert codes.count(200) == 4, codes
+    assert codes[-1] == 429
+    assert statuses[-1].headers["x-ratelimit-remaining"] == "0"
+    assert int(statuses[-1].headers["retry-after"]) >= 1

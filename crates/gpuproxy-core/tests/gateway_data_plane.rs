@@ -368,3 +368,100 @@ async fn client_gone_mid_stream_leaves_every_guard_and_hold_at_zero() {
         }]
     );
 }
+
+/// The control plane's GCRA script, read from its one source (the Python module).
+fn gcra_lua() -> String {
+    let source = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../python/gpuproxy/accounts/ratelimit/gcra.py"
+    ))
+    .unwrap();
+    let start = source.find("_GCRA_LUA = \"\"\"").unwrap() + "_GCRA_LUA = \"\"\"".len();
+    let end = start + source[start..].find("\"\"\"").unwrap();
+    source[start..end].to_owned()
+}
+
+/// Redis for tests: GPUPROXY_TEST_REDIS_URL (CI sets it and a missing server fails there).
+async fn test_redis() -> Option<String> {
+    let url = std::env::var("GPUPROXY_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379/15".into());
+    let reachable = tokio::time::timeout(Duration::from_secs(2), async {
+        redis::Client::open(url.as_str())
+            .ok()?
+            .get_multiplexed_tokio_connection()
+            .await
+            .ok()
+    })
+    .await
+    .ok()
+    .flatten()
+    .is_some();
+    if !reachable {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but Redis is not reachable at {url}"
+        );
+        eprintln!("skipped: Redis not reachable at {url}");
+        return None;
+    }
+    Some(url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_data_planes_count_one_shared_rate_limit_in_redis() {
+    let Some(url) = test_redis().await else {
+        return;
+    };
+    let backend = json_backend().await;
+    let bucket = format!("u:test-{}", fastrand::u64(..));
+    let mut limited = (*principal()).clone();
+    limited.rate_limit = Some(gpuproxy_core::gateway::principal::RateLimit {
+        bucket: bucket.as_str().into(),
+        per_minute: 4,
+    });
+    let limited = Arc::new(limited);
+    let mut planes = Vec::new();
+    for _ in 0..2 {
+        let config = GatewayConfig {
+            shared_rate_limits: Some((url.clone(), gcra_lua())),
+            ..GatewayConfig::default()
+        };
+        let h = start(config, backend);
+        h.dp.keys.insert(
+            digest(KEY.as_bytes()),
+            Some(Arc::clone(&limited)),
+            Duration::from_secs(60),
+        );
+        h.dp.allowances.install(
+            &"alice".into(),
+            1,
+            1_000_000,
+            Duration::from_secs(60),
+            false,
+        );
+        planes.push(h);
+    }
+    let mut statuses = Vec::new();
+    let mut remaining = Vec::new();
+    for i in 0..8 {
+        let (status, headers, _) = post(planes[i % 2].addr, KEY, chat_body(false, 10)).await;
+        statuses.push(status);
+        remaining.push(
+            headers
+                .get("x-ratelimit-remaining")
+                .map(|v| v.to_str().unwrap().to_owned()),
+        );
+    }
+    assert_eq!(
+        statuses,
+        vec![200, 200, 200, 200, 429, 429, 429, 429],
+        "4 per minute across both"
+    );
+    assert_eq!(remaining[0].as_deref(), Some("3"));
+    assert_eq!(remaining[3].as_deref(), Some("0"));
+    let fallbacks: u64 = planes
+        .iter()
+        .map(|h| h.dp.shared_limits.as_ref().unwrap().fallbacks.load(Relaxed))
+        .sum();
+    assert_eq!(fallbacks, 0, "every check went to Redis");
+}

@@ -55,6 +55,8 @@ pub struct PyDataPlane {
     threads: usize,
     backlog: i32,
     bound: Mutex<Option<SocketAddr>>,
+    /// Read as a counter where a feature is off.
+    zero: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for PyDataPlane {
@@ -113,7 +115,8 @@ impl PyDataPlane {
         queue_timeout_s = 30.0, queue_max_timeout_s = 300.0, queue_max_depth = 1000,
         stall_timeout_s = 120.0, callback_timeout_s = 10.0, callback_queue = 4096,
         usage_ring = 65_536, billing = true, auth_failures_per_minute = 60,
-        connect_timeout_s = 5.0, first_byte_timeout_s = 300.0, total_timeout_s = None
+        connect_timeout_s = 5.0, first_byte_timeout_s = 300.0, total_timeout_s = None,
+        redis_url = None, rate_script = None
     ))]
     #[allow(clippy::too_many_arguments)] // keyword-only settings, each documented in the stub
     fn new(
@@ -137,6 +140,8 @@ impl PyDataPlane {
         connect_timeout_s: f64,
         first_byte_timeout_s: f64,
         total_timeout_s: Option<f64>,
+        redis_url: Option<String>,
+        rate_script: Option<String>,
     ) -> PyResult<Self> {
         let address = (host, port)
             .to_socket_addrs()
@@ -165,6 +170,7 @@ impl PyDataPlane {
             billing,
             auth_failures_per_minute,
             key_cache_entries: 100_000,
+            shared_rate_limits: redis_url.zip(rate_script),
             forward,
         };
         let core = CoreDataPlane::new(
@@ -180,6 +186,7 @@ impl PyDataPlane {
             threads: threads.max(1),
             backlog,
             bound: Mutex::new(None),
+            zero: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -454,6 +461,13 @@ impl PyDataPlane {
             ("callbacks_asked", &self.core.control.asked),
             ("callbacks_overflowed", &self.core.control.overflowed),
             ("callbacks_timed_out", &self.core.control.timed_out),
+            (
+                "rate_limit_local_fallbacks",
+                self.core
+                    .shared_limits
+                    .as_ref()
+                    .map_or(&self.zero, |s| &s.fallbacks),
+            ),
         ] {
             d.set_item(k, v.load(Relaxed))?;
         }

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from gpuproxy import _core
 from gpuproxy.accounts.errors import AuthUnavailable
+from gpuproxy.accounts.ratelimit.gcra import GCRA_SCRIPT
 from gpuproxy.billing.allowances import AllowanceBook
 from gpuproxy.exceptions import ApiError
 from gpuproxy.gateway.errors import error_json
@@ -68,8 +69,10 @@ class DataPlaneBridge:
             AllowanceBook(billing, settings.gateway_allowance_micros) if billing else None
         )
         self.allowance_ttl_s = settings.gateway_allowance_ttl_ms / 1000
-        local = services.accounts.limiter.local if services.accounts else None
-        limiter = getattr(local, "core", None) or _core.RateLimiter(1.0, 1)
+        rates = self.accounts.limiter
+        limiter = getattr(rates.local, "core", None) or _core.RateLimiter(1.0, 1)
+        # Shared limits: the data plane runs the control plane's own GCRA script on Redis.
+        shared = rates.shared and bool(settings.redis_url)
         self.core = _core.DataPlane(
             host,
             port,
@@ -86,6 +89,8 @@ class DataPlaneBridge:
             billing=billing is not None,
             connect_timeout_s=settings.gateway_connect_timeout_s,
             first_byte_timeout_s=settings.gateway_first_byte_timeout_s,
+            redis_url=settings.redis_url if shared else None,
+            rate_script=GCRA_SCRIPT.lua if shared else None,
         )
         self._tasks: set[asyncio.Task[None]] = set()
         self._fd = -1

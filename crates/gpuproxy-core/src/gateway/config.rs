@@ -27,6 +27,8 @@ pub struct GatewayConfig {
     pub auth_failures_per_minute: u32,
     /// Credentials remembered.
     pub key_cache_entries: usize,
+    /// Rate limits shared through Redis: (URL, the GCRA script's Lua text).
+    pub shared_rate_limits: Option<(String, String)>,
     pub forward: ForwardConfig,
 }
 
@@ -45,6 +47,7 @@ impl Default for GatewayConfig {
             billing: true,
             auth_failures_per_minute: 60,
             key_cache_entries: 100_000,
+            shared_rate_limits: None,
             forward: ForwardConfig::default(),
         }
     }

@@ -119,11 +119,17 @@ fn failed(dp: &DataPlane, ip: IpAddr) -> Stop {
 
 /// Counts the request against the caller's rate limit: the X-RateLimit-* headers to add,
 /// or the 429.
-pub fn rate_limit(dp: &DataPlane, p: &Principal) -> Result<Vec<(&'static str, String)>, Stop> {
+pub async fn rate_limit(
+    dp: &DataPlane,
+    p: &Principal,
+) -> Result<Vec<(&'static str, String)>, Stop> {
     let Some(limit) = &p.rate_limit else {
         return Ok(Vec::new());
     };
-    let decision = ratelimit::check(&dp.limiter, limit);
+    let decision = match &dp.shared_limits {
+        Some(shared) => shared.check(&dp.limiter, limit).await,
+        None => ratelimit::check(&dp.limiter, limit),
+    };
     if decision.allowed {
         return Ok(decision.headers());
     }

@@ -32,6 +32,7 @@ pub mod respond;
 pub mod routes;
 pub mod service;
 pub mod settle;
+pub mod shared_limits;
 pub mod sse;
 pub mod state;
 pub mod tokens;

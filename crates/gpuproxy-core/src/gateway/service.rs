@@ -70,7 +70,7 @@ async fn serve_hot(
     // Authentication and the rate limit first (as the middleware did), then the method.
     let principal = match filter::authenticate(dp, &parts.headers, peer.ip()).await {
         Ok(p) => {
-            *extra = filter::rate_limit(dp, &p)?;
+            *extra = filter::rate_limit(dp, &p).await?;
             Some(p)
         }
         Err(Stop::Api(e)) if e.status == 401 => None,

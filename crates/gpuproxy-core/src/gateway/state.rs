@@ -14,6 +14,7 @@ use super::fallback::Fallback;
 use super::metrics::Metrics;
 use super::principal::KeyCache;
 use super::routes::Routes;
+use super::shared_limits::SharedLimiter;
 use super::usage::UsageRing;
 
 #[derive(Debug)]
@@ -31,6 +32,8 @@ pub struct DataPlane {
     pub admission: Admission,
     pub forwarder: Forwarder,
     pub fallback: Option<Fallback>,
+    /// Per-key / per-user limits counted in Redis (several processes or instances).
+    pub shared_limits: Option<SharedLimiter>,
     pub metrics: Metrics,
     /// Unix seconds at start (`created` of /v1/models objects).
     pub started_unix: u64,
@@ -44,6 +47,10 @@ impl DataPlane {
         fallback: Option<Fallback>,
     ) -> std::io::Result<Arc<Self>> {
         let ring = UsageRing::new(config.usage_ring);
+        let shared_limits = match &config.shared_rate_limits {
+            Some((url, lua)) => Some(SharedLimiter::new(url, lua).map_err(std::io::Error::other)?),
+            None => None,
+        };
         let per_minute = config.auth_failures_per_minute.max(1);
         let auth_quota = Quota::new(f64::from(per_minute) / 60.0, per_minute)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
@@ -58,6 +65,7 @@ impl DataPlane {
             admission: Admission::new(config.queue_max_depth),
             forwarder: Forwarder::new(config.forward.clone()),
             fallback,
+            shared_limits,
             metrics: Metrics::default(),
             started_unix: super::settle::unix_ms() / 1000,
             started: Instant::now(),
