@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +19,6 @@ from gpuproxy import __version__
 from gpuproxy.accounts.middleware import AuthMiddleware
 from gpuproxy.accounts.startup import start_accounts
 from gpuproxy.api.errors import EXCEPTION_HANDLERS
-from gpuproxy.api.fast_path import FastPathApp
 from gpuproxy.api.forwarded import ForwardedClient
 from gpuproxy.api.request_id import RequestIdMiddleware
 from gpuproxy.api.routes import ROUTE_HANDLERS
@@ -50,7 +50,7 @@ def _provide_services(state: State) -> Services:
     return services
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> Litestar:
     """Build the app; settings default to the environment (+ `.env`).
 
     The server passes developer/debug flags through GPUPROXY_DEVELOPER_MODE and
@@ -72,6 +72,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             for start in STARTUP_HOOKS:
                 await start(services)
+            if freeze_gc:
+                # What startup built lives as long as the process: move it out of the
+                # collector's generations, so collections triggered by the control plane's
+                # garbage (usage drains) do not walk it each time.
+                gc.collect()
+                gc.freeze()
             yield
         finally:
             await services.close()
@@ -98,15 +104,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
 
 def create_asgi_app(settings: Settings | None = None) -> Any:
-    """What Granian runs in each worker: `create_app`'s Litestar app behind the inference
-    fast path (`gpuproxy.api.fast_path`). Behind the Rust data plane (the daemon's default)
-    the app sits on a private Unix socket and takes the client address from the listener's
-    X-Forwarded-For hop (`gpuproxy.api.forwarded`)."""
-    app = FastPathApp(
-        create_app(settings),
-        log_requests=os.environ.get("GPUPROXY_DEBUG_MODE") == "1",
-        freeze_gc=True,
-    )
+    """What Granian runs in each worker: `create_app`'s Litestar app. Behind the Rust data
+    plane (the daemon's default) it sits on a private Unix socket and takes the client
+    address from the listener's X-Forwarded-For hop (`gpuproxy.api.forwarded`)."""
+    app = create_app(settings, freeze_gc=True)
     if os.environ.get(UDS_ENV):
         return ForwardedClient(app)
     return app

@@ -76,7 +76,7 @@ async def test_chat_completion_is_forwarded_and_metered(
     usage = body["usage"]
     alias = await client.post("/api/v1/chat/completions", json=CHAT)
     assert alias.json()["choices"] == body["choices"]  # same seed, same answer
-    await gateway.gateway.usage.flush()
+    await gateway.settle()
     rows = await gateway.services.db.fetch("SELECT * FROM gateway_usage WHERE request_id = 'r-1'")
     assert len(rows) == 1
     row = rows[0]
@@ -116,7 +116,7 @@ async def test_stream_without_include_usage_hides_the_usage_chunk(
     assert all(c["choices"] for c in chunks)  # no choices: [] usage chunk
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
     assert text
-    await gateway.gateway.usage.flush()
+    await gateway.settle()
     row = await gateway.services.db.fetchrow("SELECT * FROM gateway_usage WHERE request_id = 's-1'")
     assert row is not None
     assert row["tokens_estimated"] == 0  # the gateway asked for usage on the client's behalf

@@ -1,17 +1,23 @@
-"""A real gateway for tests: the app served by Granian inside the test's event loop, so
-tests talk HTTP to it (httpx, the openai SDK) and can still look at its in-process state
-(pools, in-flight counts, reservations, usage rows). Workers are real worker-agent
-subprocesses that register over the WebSocket with a one-time token, or static upstreams.
+"""A real gateway for tests, served as the daemon serves it but inside the test's event
+loop: the Rust data plane on the port (hot routes), the app behind it served by Granian on
+a Unix socket. Tests talk HTTP to it (httpx, the openai SDK) and can still look at its
+in-process state (pools, in-flight counts, reservations, usage rows). Workers are real
+worker-agent subprocesses that register over the WebSocket with a one-time token, or
+static upstreams.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,9 +25,10 @@ import msgspec
 from tests.helpers import free_port
 
 from gpuproxy.accounts.principal import Principal
-from gpuproxy.api.fast_path import FastPathApp
+from gpuproxy.api.forwarded import ForwardedClient
 from gpuproxy.app import create_app
 from gpuproxy.config import Settings
+from gpuproxy.gateway.data_plane import LISTEN_ENV, UDS_ENV
 from gpuproxy.gateway.service import Gateway
 from gpuproxy.providers._workerproc import WorkerProcess
 from gpuproxy.services import Services
@@ -114,6 +121,19 @@ class GatewayServer:
                 raise AssertionError(f"timed out waiting for {what}")
             await asyncio.sleep(0.02)
 
+    async def settle(self) -> None:
+        """Make billing and usage show every request served so far: the data plane's spend
+        allowances retired (their totals committed to the windows) and its usage ring
+        drained, then the usage rows written."""
+        data_plane = self.gateway.data_plane
+        if data_plane is not None:
+            data_plane.settle_now()
+        await self.gateway.usage.flush()
+
+    def queue_depth(self) -> int:
+        """Requests waiting in the data plane's admission queue."""
+        return int(self.gateway.data_plane.stats()["queue_depth"])
+
     def in_flight(self) -> int:
         return sum(e.pool.snapshot().in_flight for e in self.gateway.pools.entries())
 
@@ -125,11 +145,15 @@ async def running_gateway(settings: Settings) -> AsyncIterator[GatewayServer]:
 
     port = free_port()
     app = create_app(msgspec.structs.replace(settings, port=port))
-    # Served as the daemon serves it: the inference fast path in front of the app.
+    uds = Path(tempfile.mkdtemp(prefix="gpx-test-")) / "control.sock"
+    # Served as the daemon serves it (gpuproxy.server): the data plane starts on the port
+    # in the app's startup; Granian serves the app on the socket behind it.
+    saved = {name: os.environ.get(name) for name in (LISTEN_ENV, UDS_ENV)}
+    os.environ[LISTEN_ENV] = f"127.0.0.1:{port}"
+    os.environ[UDS_ENV] = str(uds)
     server = Server(
-        FastPathApp(app),
-        address="127.0.0.1",
-        port=port,
+        ForwardedClient(app),
+        uds=uds,
         interface=Interfaces.ASGI,
         log_enabled=False,
     )
@@ -162,6 +186,12 @@ async def running_gateway(settings: Settings) -> AsyncIterator[GatewayServer]:
         server.stop()  # type: ignore[no-untyped-call]
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(serving, 20)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        shutil.rmtree(uds.parent, ignore_errors=True)
 
 
 async def _wait_gateway(services: Services) -> None:

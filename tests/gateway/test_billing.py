@@ -71,9 +71,9 @@ async def test_over_budget_is_402_with_violations_and_nothing_forwarded(
         gateway.gateway.prices.price("m1"), usage["prompt_tokens"], usage["completion_tokens"]
     )
     assert expected > 0
+    await gateway.settle()
     spent, reserved = windows(gateway, bob)["5min"]
     assert (spent, reserved) == (expected, 0)
-    await gateway.gateway.usage.flush()
     rows = await gateway.services.db.fetch(
         "SELECT status, outcome, cost_micros, worker_id FROM gateway_usage WHERE user_id = $1 "
         "ORDER BY created_at",
@@ -94,9 +94,9 @@ async def test_failed_upstream_costs_nothing(gateway: GatewayServer) -> None:
         failed = await client.post("/v1/chat/completions", json=chat("dead-model", 5))
     assert failed.status_code == 502
     assert failed.json()["error"]["code"] == "upstream_connect"
-    assert windows(gateway, bob)["5min"] == (0, 0)
     assert gateway.in_flight() == 0
-    await gateway.gateway.usage.flush()
+    await gateway.settle()
+    assert windows(gateway, bob)["5min"] == (0, 0)
     row = await gateway.services.db.fetchrow(
         "SELECT * FROM gateway_usage WHERE user_id = $1", bob.id
     )

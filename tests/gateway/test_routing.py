@@ -84,8 +84,8 @@ async def test_worker_killed_mid_stream_gives_a_clean_error_and_frees_everything
     assert error["type"] == "upstream_error"
     assert received.count(b'"content"') < 200
     await gateway.wait_for(lambda: gateway.in_flight() == 0, what="in-flight back to 0")
+    await gateway.settle()
     assert reserved_and_spent(gateway, alice)[0] == 0
-    await gateway.gateway.usage.flush()
     row = await gateway.services.db.fetchrow("SELECT outcome, cost_micros FROM gateway_usage")
     assert row is not None
     assert row["outcome"] == "upstream_error"
@@ -136,7 +136,7 @@ async def test_client_cancel_stops_generation_and_bills_delivered_tokens(
         await asyncio.sleep(0.05)
     assert time.monotonic() - started < 3  # 200 tokens would take 5 s
     await gateway.wait_for(lambda: gateway.in_flight() == 0, what="in-flight back to 0")
-    await gateway.gateway.usage.flush()
+    await gateway.settle()
     row = await gateway.services.db.fetchrow(
         "SELECT * FROM gateway_usage WHERE user_id = $1", bob.id
     )
@@ -182,9 +182,9 @@ async def test_queue_orders_by_priority_and_times_out_with_503(
             holder = asyncio.create_task(call(owner, "holder"))
             await gateway.wait_for(lambda: gateway.in_flight() == 1, what="the slot taken")
             first_low = asyncio.create_task(call(low, "low"))
-            await gateway.wait_for(lambda: gateway.gateway.admission.depth == 1, what="queued")
+            await gateway.wait_for(lambda: gateway.queue_depth() == 1, what="queued")
             then_high = asyncio.create_task(call(high, "high"))
-            await gateway.wait_for(lambda: gateway.gateway.admission.depth == 2, what="queued")
+            await gateway.wait_for(lambda: gateway.queue_depth() == 2, what="queued")
             queue = (await c.get("/api/monitoring/queue", headers=admin.headers)).json()
             assert queue["depth"] == 2
             priorities = sorted(p for q in queue["queues"] for p in q["by_priority"])
@@ -198,7 +198,7 @@ async def test_queue_orders_by_priority_and_times_out_with_503(
             results = await asyncio.gather(holder, first_low, then_high)
         assert [r.status_code for r in results] == [200, 200, 200]
         assert finished == ["holder", "high", "low"]
-        assert gateway.gateway.admission.depth == 0
+        assert gateway.queue_depth() == 0
         assert gateway.in_flight() == 0
 
 
@@ -252,6 +252,6 @@ async def test_own_workers_first_then_spill_over_to_shared(gateway: GatewayServe
             assert (
                 await c.post("/v1/chat/completions", json=chat(), headers=alice.headers)
             ).is_success
-    await gateway.gateway.usage.flush()
+    await gateway.settle()
     pools = await gateway.services.db.fetch("SELECT pool FROM gateway_usage")
     assert {r["pool"] for r in pools} == {f"own:{alice.id}"}

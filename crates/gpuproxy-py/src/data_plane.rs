@@ -441,6 +441,24 @@ impl PyDataPlane {
         Ok(out)
     }
 
+    /// Requests waiting in the admission queue: (user, model, priority, waited ms).
+    fn queue_snapshot(&self) -> Vec<(String, String, i32, f64)> {
+        self.core
+            .admission
+            .snapshot()
+            .into_iter()
+            .map(|(route, priority, waited)| {
+                let (user, model) = route.split_once('\u{0}').unwrap_or((&route, ""));
+                (
+                    user.to_owned(),
+                    model.to_owned(),
+                    priority,
+                    waited.as_secs_f64() * 1000.0,
+                )
+            })
+            .collect()
+    }
+
     /// Counters and histograms (bucket counts incl. +Inf, sum in seconds).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         use std::sync::atomic::Ordering::Relaxed;
@@ -458,6 +476,12 @@ impl PyDataPlane {
             ("completion_tokens", &m.completion_tokens),
             ("cost_micros", &m.cost_micros),
             ("fallback_requests", &m.fallback_requests),
+            (
+                "queue_admitted_after_wait",
+                &self.core.admission.admitted_after_wait,
+            ),
+            ("queue_timed_out", &self.core.admission.timed_out),
+            ("queue_rejected_full", &self.core.admission.rejected_full),
             ("callbacks_asked", &self.core.control.asked),
             ("callbacks_overflowed", &self.core.control.overflowed),
             ("callbacks_timed_out", &self.core.control.timed_out),

@@ -24,6 +24,7 @@ from litestar import Controller, Response, get
 from gpuproxy.api.deps import ServicesDep
 from gpuproxy.api.gateway_common import GATEWAY_EXCEPTION_HANDLERS, gateway_of
 from gpuproxy.api.guards import requires_admin
+from gpuproxy.gateway.errors import GatewayError
 from gpuproxy.gateway.prometheus import CONTENT_TYPE, render_prometheus
 from gpuproxy.money import micros_to_dollars
 
@@ -39,33 +40,10 @@ class MonitoringController(Controller):
     @get("/queue", summary="Admission queues: depth, waits, counters")
     async def queue(self, services: ServicesDep) -> dict[str, Any]:
         gateway = gateway_of(services)
-        admission = gateway.admission
-        queues = [
-            {
-                "route": q.key,
-                "depth": q.depth,
-                "oldest_wait_ms": q.oldest_wait_ms,
-                "by_priority": {str(p): n for p, n in q.by_priority.items()},
-            }
-            for q in admission.snapshot()
-        ]
-        stats = admission.stats
-        return {
-            "depth": admission.depth,
-            "max_depth_per_route": admission.max_depth,
-            "default_timeout_s": gateway.settings.gateway_queue_timeout_s,
-            "queues": queues,
-            "counters": {
-                "admitted_immediately": stats.admitted_immediately,
-                "admitted_after_wait": stats.admitted_after_wait,
-                "timed_out": stats.timed_out,
-                "rejected_full": stats.rejected_full,
-                "evicted": stats.evicted,
-                "cancelled": stats.cancelled,
-            },
-            "wait_ms": admission.wait_percentiles_ms(),
-            "retry_after_s": admission.retry_after_s(),
-        }
+        if gateway.data_plane is None:
+            raise GatewayError(503, "the data plane is not running in this process")
+        report: dict[str, Any] = gateway.data_plane.queue_report()
+        return report
 
     @get("/workers", summary="Workers, health and live balancer statistics")
     async def workers(self, services: ServicesDep) -> dict[str, Any]:

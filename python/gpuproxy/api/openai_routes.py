@@ -1,153 +1,51 @@
-"""OpenAI-compatible routes: raw ASGI handlers mounted in the Litestar app.
+"""OpenAI-compatible routes, as the control plane documents them.
 
-`/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`, `/v1/models`, and the seed's
-`/api/v1/chat/completions` and `/api/v1/models`. Raw ASGI (not Litestar's request
-objects, DI or DTOs) because they are the hot path: a Litestar route costs about three
-times a raw ASGI callable before any work is done (see PERFORMANCE-NOTES). The served app
-(`gpuproxy.api.fast_path`) calls them directly, doing request id, authentication and rate
-limits inline; the Litestar registrations below document them and serve the rest (the
-accounts middleware then sets `scope["user"]`). `/v1/models/{id}` is an ordinary route.
-
-Errors are OpenAI-shaped: `{"error": {"message", "type", "param", "code"}}`.
+`/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`, `/v1/models`, `/v1/models/{id}`
+and their `/api/v1/...` twins are served by the Rust data plane (`gpuproxy.gateway.data_plane`,
+`crates/gpuproxy-core/src/gateway/`), which owns the public port: those requests never reach
+this app. The registrations below put them in the OpenAPI schema (same paths, operation ids,
+summaries and error shape as the data plane answers) and, when the app is served without the
+data plane (an in-process test client), answer 503 `data_plane_required` in the OpenAI error
+shape instead of serving a second, different hot path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-import msgspec
-from litestar import Request, Response, get, post
+from litestar import Response, get, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
-from litestar.types import ASGIApp
 
-from gpuproxy.api.gateway_common import GATEWAY_EXCEPTION_HANDLERS
-from gpuproxy.gateway.asgi_io import Receive, Scope, Send, send_error, send_json
-from gpuproxy.gateway.errors import GatewayError
-from gpuproxy.gateway.handler import authorize, handle_inference
-from gpuproxy.gateway.openai_request import ENDPOINTS, Endpoint
-from gpuproxy.gateway.service import Gateway
+from gpuproxy.gateway.errors import error_json
 
-__all__ = ["OPENAI_RAW_ROUTES", "OPENAI_ROUTE_HANDLERS"]
+__all__ = ["OPENAI_ROUTE_HANDLERS"]
 
-_encode = msgspec.json.Encoder().encode
-_CHAT = ENDPOINTS["chat"]
-_COMPLETIONS = ENDPOINTS["completions"]
-_EMBEDDINGS = ENDPOINTS["embeddings"]
-
-RawHandler = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-def _gateway(scope: Any) -> Gateway:
-    gateway = getattr(scope["app"].state.get("services"), "gateway", None)
-    if gateway is None:
-        raise GatewayError(503, "the inference gateway is starting", code="not_ready")
-    return gateway  # type: ignore[no-any-return]
-
-
-# The inference handlers are plain functions returning the gateway's coroutine: no
-# coroutine frame of their own, so a held stream carries two frames fewer (~600 bytes) and
-# every request skips two awaits.
-def _inference(scope: Scope, receive: Receive, send: Send, endpoint: Endpoint) -> Awaitable[None]:
-    try:
-        gateway = _gateway(scope)
-    except GatewayError as error:
-        return send_error(send, error)
-    return handle_inference(gateway, scope, receive, send, endpoint)
-
-
-def chat_completions_asgi(scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-    return _inference(scope, receive, send, _CHAT)
-
-
-def completions_asgi(scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-    return _inference(scope, receive, send, _COMPLETIONS)
-
-
-def embeddings_asgi(scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-    return _inference(scope, receive, send, _EMBEDDINGS)
-
-
-def _model_object(model: str, owned_by: str, created: int) -> dict[str, Any]:
-    return {"id": model, "object": "model", "created": created, "owned_by": owned_by}
-
-
-def _visible_models(gateway: Gateway, user_id: str) -> dict[str, str]:
-    """model -> owned_by ("you" for the caller's own workers, else the shared pool)."""
-    found: dict[str, str] = {}
-    for model in gateway.pools.models_for(user_id):
-        route = gateway.pools.route(user_id, model)
-        if route is None:
-            continue
-        owners = [
-            "you" if entry.owner_id == user_id else entry.scope.removeprefix("shared:")
-            for entry in route.entries
-            if entry.pool.snapshot().routable > 0
-        ]
-        found[model] = owners[0] if owners else "gpuproxy"
-    return found
-
-
-async def list_models_asgi(scope: Scope, receive: Receive, send: Send) -> None:
-    try:
-        if scope["method"] not in ("GET", "HEAD"):
-            raise GatewayError(405, "use GET for /v1/models")
-        principal = authorize(scope)
-        gateway = _gateway(scope)
-        models = _visible_models(gateway, principal.user_id)
-        created = int(gateway.metrics.started_at)
-        data = [_model_object(m, owner, created) for m, owner in models.items()]
-        body = _encode({"object": "list", "data": data})
-    except GatewayError as error:
-        await send_error(send, error)
-        return
-    await send_json(send, 200, body)
-
-
-@get(
-    path=["/v1/models/{model_id:path}", "/api/v1/models/{model_id:path}"],
-    name="openai-model",
-    exception_handlers=GATEWAY_EXCEPTION_HANDLERS,
-    summary="One model the caller can use (OpenAI retrieve model)",
-)
-async def retrieve_model(
-    model_id: FromPath[str], request: Request[Any, Any, Any]
-) -> Response[bytes]:
-    model = model_id.lstrip("/")
-    principal = authorize(request.scope)  # type: ignore[arg-type]
-    gateway = _gateway(request.scope)
-    models = _visible_models(gateway, principal.user_id)
-    if model not in models:
-        raise GatewayError(
-            404,
-            f"The model `{model}` does not exist or you do not have access to it.",
-            param="model",
-            code="model_not_found",
-        )
-    body = _encode(_model_object(model, models[model], int(gateway.metrics.started_at)))
-    return Response(body, media_type="application/json")
-
-
-# Litestar registrations of the raw handlers: they document the routes in the OpenAPI
-# schema and serve them when the fast path does not (requests with an Origin header, CORS
-# preflights, an app served without `FastPathApp`). The handler returns the raw ASGI
-# callable and Litestar runs it with the request's own receive/send (body unread).
 _BODY_DOC = (
-    "OpenAI-compatible: the JSON body is forwarded to a worker serving `model` (streamed "
-    "as SSE when `stream` is true). Errors are `{error: {message, type, param, code}}`."
+    "OpenAI-compatible, served by the Rust data plane: the JSON body is forwarded to a worker "
+    "serving `model` (streamed as SSE when `stream` is true). Errors are "
+    "`{error: {message, type, param, code}}`."
 )
 
 
-def _inference_route(raw: RawHandler, name: str, summary: str, path: str) -> HTTPRouteHandler:
-    """The documented POST registration of one raw inference handler (`path` and /api`path`)."""
+def _not_here() -> Response[bytes]:
+    body = error_json(
+        503,
+        "the inference routes are served by the data plane, which is not running in this "
+        "process (start the server with aiserve-gpuproxyd)",
+        code="data_plane_required",
+    )
+    return Response(body, status_code=503, media_type="application/json")
 
-    async def handler() -> ASGIApp:
-        return raw  # type: ignore[return-value]
 
-    # Litestar builds the OpenAPI operationId from the handler's name: keep the names the
-    # decorated functions had (chat_completions, ...) so the schema does not change.
-    handler.__name__ = handler.__qualname__ = raw.__name__.removesuffix("_asgi")
+def _inference_route(name: str, operation: str, summary: str, path: str) -> HTTPRouteHandler:
+    """The documented POST registration of one inference route (`path` and /api`path`)."""
+
+    async def handler() -> Response[bytes]:
+        return _not_here()
+
+    # Litestar builds the OpenAPI operationId from the handler's name.
+    handler.__name__ = handler.__qualname__ = operation
     return post(
         path=[path, "/api" + path],
         name=name,
@@ -158,19 +56,22 @@ def _inference_route(raw: RawHandler, name: str, summary: str, path: str) -> HTT
 
 
 chat_completions = _inference_route(
-    chat_completions_asgi,
     "openai-chat",
+    "chat_completions",
     "Chat completion (OpenAI create chat completion)",
     "/v1/chat/completions",
 )
 completions = _inference_route(
-    completions_asgi,
     "openai-completions",
+    "completions",
     "Text completion (OpenAI create completion)",
     "/v1/completions",
 )
 embeddings = _inference_route(
-    embeddings_asgi, "openai-embeddings", "Embeddings (OpenAI create embeddings)", "/v1/embeddings"
+    "openai-embeddings",
+    "embeddings",
+    "Embeddings (OpenAI create embeddings)",
+    "/v1/embeddings",
 )
 
 
@@ -179,8 +80,17 @@ embeddings = _inference_route(
     name="openai-models",
     summary="The models the caller can use (OpenAI list models)",
 )
-async def list_models() -> ASGIApp:
-    return list_models_asgi  # type: ignore[return-value]
+async def list_models() -> Response[bytes]:
+    return _not_here()
+
+
+@get(
+    path=["/v1/models/{model_id:path}", "/api/v1/models/{model_id:path}"],
+    name="openai-model",
+    summary="One model the caller can use (OpenAI retrieve model)",
+)
+async def retrieve_model(model_id: FromPath[str]) -> Response[bytes]:
+    return _not_here()
 
 
 OPENAI_ROUTE_HANDLERS: list[Any] = [
@@ -190,14 +100,3 @@ OPENAI_ROUTE_HANDLERS: list[Any] = [
     list_models,
     retrieve_model,
 ]
-#: Exact path -> raw handler, for `gpuproxy.api.fast_path`.
-OPENAI_RAW_ROUTES: dict[str, Any] = {
-    path: raw
-    for handler, raw in (
-        (chat_completions, chat_completions_asgi),
-        (completions, completions_asgi),
-        (embeddings, embeddings_asgi),
-        (list_models, list_models_asgi),
-    )
-    for path in handler.paths
-}

@@ -63,14 +63,19 @@ class DataPlaneBridge:
         settings = gateway.settings
         self.services = services
         self.gateway = gateway
-        self.accounts: Any = services.accounts
+        accounts = services.accounts
+        if accounts is None:
+            raise RuntimeError("the data plane needs the accounts service (start it first)")
+        self.accounts: Any = accounts
         billing = gateway.billing
         self.allowances = (
             AllowanceBook(billing, settings.gateway_allowance_micros) if billing else None
         )
         self.allowance_ttl_s = settings.gateway_allowance_ttl_ms / 1000
-        rates = self.accounts.limiter
-        limiter = getattr(rates.local, "core", None) or _core.RateLimiter(1.0, 1)
+        rates = accounts.limiter
+        limiter = getattr(rates.local, "core", None)
+        if limiter is None:  # (not `or`: an empty limiter has len() 0 and is falsy)
+            limiter = _core.RateLimiter(1.0, 1)
         # Shared limits: the data plane runs the control plane's own GCRA script on Redis.
         shared = rates.shared and bool(settings.redis_url)
         self.core = _core.DataPlane(
@@ -300,6 +305,39 @@ class DataPlaneBridge:
 
     def stats(self) -> dict[str, Any]:
         return dict(self.core.stats())
+
+    def queue_report(self) -> dict[str, Any]:
+        """`GET /api/monitoring/queue` from the data plane's admission queue."""
+        routes: dict[str, dict[str, Any]] = {}
+        for user_id, model, priority, waited_ms in self.core.queue_snapshot():
+            route = routes.setdefault(
+                f"{user_id}/{model}",
+                {"route": f"{user_id}/{model}", "depth": 0, "oldest_wait_ms": 0.0,
+                 "by_priority": {}},
+            )  # fmt: skip
+            route["depth"] += 1
+            route["oldest_wait_ms"] = max(route["oldest_wait_ms"], round(waited_ms, 3))
+            by_priority = route["by_priority"]
+            by_priority[str(priority)] = by_priority.get(str(priority), 0) + 1
+        stats = self.core.stats()
+        settings = self.gateway.settings
+        return {
+            "depth": stats["queue_depth"],
+            "max_depth": settings.gateway_queue_max_depth,
+            "default_timeout_s": settings.gateway_queue_timeout_s,
+            "queues": list(routes.values()),
+            "counters": {
+                "admitted_after_wait": stats["queue_admitted_after_wait"],
+                "timed_out": stats["queue_timed_out"],
+                "rejected_full": stats["queue_rejected_full"],
+            },
+        }
+
+    def settle_now(self) -> int:
+        """Retire every allowance and drain what the ring holds: billing and usage then show
+        everything served so far (tests, operators' consistent reads, shutdown)."""
+        self.core.retire_allowances(None)
+        return self.drain(limit=None)
 
 
 async def start_data_plane(services: Services) -> None:

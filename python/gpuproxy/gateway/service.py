@@ -1,8 +1,8 @@
 """The inference gateway's long-lived state (`services.gateway`) and its startup hook.
 
-Wires the worker registry into the model pools, owns the Rust forwarder, the admission
-queue, prices, metrics, the usage writer and the proxy target policy. The request path
-itself lives in `gpuproxy.gateway.handler` (called by the raw ASGI routes).
+Wires the worker registry into the model pools, owns the Rust forwarder (generic protocol
+proxy), prices, metrics, the usage writer and the proxy target policy. The inference request
+path itself is the Rust data plane's (`gpuproxy.gateway.data_plane`), which this state feeds.
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from gpuproxy import _core
-from gpuproxy.gateway.admission import AdmissionQueue
 from gpuproxy.gateway.metrics import GatewayMetrics
-from gpuproxy.gateway.pools import ModelPools, PoolEntry, SharedPoolConfig, Slot
+from gpuproxy.gateway.pools import ModelPools, PoolEntry, SharedPoolConfig
 from gpuproxy.gateway.prices import PRICES_CHANNEL, PriceBook
 from gpuproxy.gateway.protocol_proxy import ProtocolProxy
 from gpuproxy.gateway.shared_pools import SHARED_POOLS_CHANNEL, SharedPoolStore
@@ -49,10 +48,6 @@ class Gateway:
         )
         self.pools.on_pool_created.append(self._pool_created)
         self.pools.on_pool_removed.append(self._pool_removed)
-        self.admission: AdmissionQueue[Slot] = AdmissionQueue(
-            max_depth=settings.gateway_queue_max_depth
-        )
-        self.pools.on_change.append(self.admission.notify_all)
         self.prices = PriceBook(
             services.db,
             default_input=settings.gateway_default_input_price,
@@ -106,7 +101,6 @@ class Gateway:
     async def close(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
-        await self.admission.close()
         await self.usage.drain()
         await self.protocol_proxy.close()
         self.forwarder.close()

@@ -7,9 +7,9 @@
 //! waiter gives up after its time limit (503 queue_timeout, X-Timelimit).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -19,7 +19,7 @@ type Key = (Arc<str>, std::cmp::Reverse<i32>, u64);
 #[derive(Debug, Default)]
 struct Inner {
     seq: u64,
-    waiting: BTreeMap<Key, Arc<Notify>>,
+    waiting: BTreeMap<Key, (Arc<Notify>, Instant)>,
 }
 
 #[derive(Debug)]
@@ -27,7 +27,15 @@ pub struct Admission {
     inner: Mutex<Inner>,
     depth: AtomicUsize,
     max_depth: usize,
+    /// Requests that got a slot after waiting / gave up at their time limit / found the
+    /// queue full.
+    pub admitted_after_wait: AtomicU64,
+    pub timed_out: AtomicU64,
+    pub rejected_full: AtomicU64,
 }
+
+/// One waiting request, for monitoring: (route, priority, waited so far).
+pub type Waiting = (Arc<str>, i32, Duration);
 
 /// Why a request was not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +58,9 @@ impl Admission {
             inner: Mutex::new(Inner::default()),
             depth: AtomicUsize::new(0),
             max_depth,
+            admitted_after_wait: AtomicU64::new(0),
+            timed_out: AtomicU64::new(0),
+            rejected_full: AtomicU64::new(0),
         }
     }
 
@@ -62,9 +73,20 @@ impl Admission {
         if self.depth.load(Ordering::Acquire) == 0 {
             return;
         }
-        for n in self.inner.lock().waiting.values() {
+        for (n, _) in self.inner.lock().waiting.values() {
             n.notify_one();
         }
+    }
+
+    /// The waiting requests, oldest first within a route.
+    pub fn snapshot(&self) -> Vec<Waiting> {
+        let now = Instant::now();
+        self.inner
+            .lock()
+            .waiting
+            .iter()
+            .map(|(k, (_, since))| (Arc::clone(&k.0), k.1 .0, now.duration_since(*since)))
+            .collect()
     }
 
     /// Waits until `try_take` gives a slot (`Some`), up to `limit`.
@@ -79,12 +101,15 @@ impl Admission {
         let ticket = {
             let mut inner = self.inner.lock();
             if self.depth.load(Ordering::Acquire) >= self.max_depth {
+                self.rejected_full.fetch_add(1, Ordering::Relaxed);
                 return Ok(Err(Rejected::Full));
             }
             inner.seq += 1;
             let key = (Arc::clone(route), std::cmp::Reverse(priority), inner.seq);
             let notify = Arc::new(Notify::new());
-            inner.waiting.insert(key.clone(), Arc::clone(&notify));
+            inner
+                .waiting
+                .insert(key.clone(), (Arc::clone(&notify), Instant::now()));
             self.depth.fetch_add(1, Ordering::AcqRel);
             Ticket {
                 queue: self,
@@ -96,6 +121,7 @@ impl Admission {
         loop {
             if ticket.is_head() {
                 if let Some(slot) = try_take()? {
+                    self.admitted_after_wait.fetch_add(1, Ordering::Relaxed);
                     return Ok(Ok(slot));
                 }
             }
@@ -103,6 +129,7 @@ impl Admission {
                 .await
                 .is_err()
             {
+                self.timed_out.fetch_add(1, Ordering::Relaxed);
                 return Ok(Err(Rejected::Timeout));
             }
         }
@@ -133,7 +160,7 @@ impl Drop for Ticket<'_> {
             .next()
             .filter(|(k, _)| k.0 == self.key.0)
         {
-            n.notify_one();
+            n.0.notify_one();
         }
     }
 }

@@ -112,9 +112,20 @@ impl Body for MeteredBody {
                     };
                     let deadline = tokio::time::Instant::now() + this.stall_timeout;
                     this.stall.as_mut().reset(deadline);
-                    let out = this.meter.feed(data);
-                    if this.meter.first_token_seen() {
+                    let mut out = this.meter.feed(data);
+                    // Time to first token is a stream's figure (a JSON answer arrives whole).
+                    if this.sse && this.meter.first_token_seen() {
                         this.settlement.mark_first_token();
+                    }
+                    if this.upstream.as_ref().is_some_and(Body::is_end_stream) {
+                        // The last bytes: settle now. A body with a length is not polled
+                        // again once they are written, so waiting for the next poll would
+                        // see the body dropped, as if the client had gone.
+                        let tail = this.meter.finish();
+                        if !tail.is_empty() {
+                            out = [out, tail].concat().into();
+                        }
+                        this.end(Outcome::Ok);
                     }
                     if !out.is_empty() {
                         return Poll::Ready(Some(Ok(Frame::data(out))));

@@ -34,6 +34,14 @@ impl From<ApiError> for Stop {
 }
 
 impl Stop {
+    /// The status the answer will have (recorded in the usage row).
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Api(e) => e.status,
+            Self::Refused(r) => r.status,
+        }
+    }
+
     pub fn into_response(self) -> Response<OutBody> {
         match self {
             Self::Api(e) => e.into_response(),

@@ -29,7 +29,7 @@ pub async fn handle(
     req: Request<Incoming>,
     peer: SocketAddr,
 ) -> Response<OutBody> {
-    let Some(route) = early::classify(req.method(), req.uri().path(), req.headers()) else {
+    let Some(route) = early::classify(req.method(), req.uri().path()) else {
         dp.metrics.fallback_requests.fetch_add(1, Relaxed);
         return match &dp.fallback {
             Some(f) => f.proxy(req, peer).await,
@@ -186,7 +186,9 @@ async fn serve_inference(
     } else {
         0
     };
-    settlement.hold = filter::hold_money(dp, &principal.user_id, worst).await?;
+    settlement.hold = filter::hold_money(dp, &principal.user_id, worst)
+        .await
+        .inspect_err(|stop| settlement.status = stop.status())?;
     let session = headers.get("x-session-id").map(HeaderValue::as_bytes);
     let affinity: &[u8] = session.unwrap_or(principal.user_id.as_bytes());
     let route_key: Arc<str> = format!("{}\u{0}{}", principal.user_id, parsed.model).into();
@@ -198,7 +200,8 @@ async fn serve_inference(
         Some(affinity),
         limit,
     )
-    .await?;
+    .await
+    .inspect_err(|stop| settlement.status = stop.status())?;
     settlement.slot_taken = true;
     settlement.queue_us = started.elapsed().as_micros() as u64;
     settlement.backend_id = Some(slot.guard.backend_id().to_owned());
