@@ -45,7 +45,7 @@ struct Harness {
     dp: Arc<DataPlane>,
     addr: SocketAddr,
     pool: Arc<Pool>,
-    _stop: tokio::sync::watch::Sender<bool>,
+    _stop: tokio::sync::watch::Sender<Option<Duration>>,
 }
 
 fn start(config: GatewayConfig, backend: SocketAddr) -> Harness {
@@ -67,13 +67,8 @@ fn start(config: GatewayConfig, backend: SocketAddr) -> Harness {
     dp.routes.replace(table);
     let listener = bind("127.0.0.1:0".parse().unwrap(), 128).unwrap();
     let addr = listener.local_addr().unwrap();
-    let (stop, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(serve_listener(
-        Arc::clone(&dp),
-        listener,
-        rx,
-        Duration::from_secs(1),
-    ));
+    let (stop, rx) = tokio::sync::watch::channel(None);
+    tokio::spawn(serve_listener(Arc::clone(&dp), listener, rx));
     Harness {
         dp,
         addr,

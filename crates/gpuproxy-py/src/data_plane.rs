@@ -41,9 +41,22 @@ type PrincipalTuple<'py> = (
 );
 
 struct Running {
-    runtime: tokio::runtime::Runtime,
-    stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// `Some(drain)`: stop accepting, let open exchanges finish for up to `drain`.
+    stop: tokio::sync::watch::Sender<Option<Duration>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// One thread: a current-thread runtime (no work stealing, no cross-thread wakes: the
+/// cheapest per request on a core of its own). More: a multi-thread runtime.
+fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+    } else {
+        build_runtime(threads)
+    }
 }
 
 /// The data plane of one process.
@@ -196,21 +209,20 @@ impl PyDataPlane {
         if running.is_some() {
             return Err(PyRuntimeError::new_err("the data plane is already running"));
         }
-        let runtime = build_runtime(self.threads).map_err(|e| PyOSError::new_err(e.to_string()))?;
+        let runtime = runtime(self.threads).map_err(|e| PyOSError::new_err(e.to_string()))?;
         let listener = bind(self.address, self.backlog)
             .map_err(|e| PyOSError::new_err(format!("cannot listen on {}: {e}", self.address)))?;
         *self.bound.lock() = listener.local_addr().ok();
-        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let (stop, stop_rx) = tokio::sync::watch::channel(None);
         let core = Arc::clone(&self.core);
-        let task = {
-            let _guard = runtime.enter();
-            runtime.spawn(serve(core, listener, stop_rx, Duration::from_secs(30)))
-        };
-        *running = Some(Running {
-            runtime,
-            stop,
-            task,
-        });
+        let thread = std::thread::Builder::new()
+            .name("gpuproxy-data-plane".into())
+            .spawn(move || {
+                let _ = runtime.block_on(serve(core, listener, stop_rx));
+                runtime.shutdown_timeout(Duration::from_secs(1));
+            })
+            .map_err(|e| PyOSError::new_err(e.to_string()))?;
+        *running = Some(Running { stop, thread });
         Ok(())
     }
 
@@ -221,13 +233,10 @@ impl PyDataPlane {
         let Some(running) = self.running.lock().take() else {
             return;
         };
-        let _ = running.stop.send(true);
-        let deadline = Duration::try_from_secs_f64(drain_s.max(0.0)).unwrap_or_default();
+        let drain = Duration::try_from_secs_f64(drain_s.max(0.0)).unwrap_or_default();
+        let _ = running.stop.send(Some(drain));
         py.detach(|| {
-            let _ = running.runtime.block_on(async {
-                tokio::time::timeout(deadline + Duration::from_secs(1), running.task).await
-            });
-            running.runtime.shutdown_timeout(Duration::from_secs(1));
+            let _ = running.thread.join();
         });
         self.core.allowances.retire(None);
     }

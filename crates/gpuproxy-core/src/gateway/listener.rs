@@ -29,12 +29,12 @@ pub fn bind(addr: SocketAddr, backlog: i32) -> std::io::Result<std::net::TcpList
     Ok(socket.into())
 }
 
-/// Serves until `stop` turns true; then waits for open connections up to `drain`.
+/// Serves until `stop` holds `Some(drain)`; then lets open exchanges finish for up to
+/// `drain` and retires every spend allowance.
 pub async fn serve(
     dp: Arc<DataPlane>,
     listener: std::net::TcpListener,
-    mut stop: watch::Receiver<bool>,
-    drain: Duration,
+    mut stop: watch::Receiver<Option<Duration>>,
 ) -> std::io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
     let (conn_stop_tx, conn_stop) = watch::channel(false);
@@ -82,6 +82,7 @@ pub async fn serve(
         }
     }
     drop(listener);
+    let drain = stop.borrow().unwrap_or_default();
     let _ = conn_stop_tx.send(true);
     // Open streams finish (graceful_shutdown lets the current exchange complete).
     let deadline = tokio::time::Instant::now() + drain;
