@@ -70,6 +70,9 @@ pub struct PyDataPlane {
     bound: Mutex<Option<SocketAddr>>,
     /// Read as a counter where a feature is off.
     zero: std::sync::atomic::AtomicU64,
+    /// Usage row ids: a per-process random prefix and a sequence (unique without a uuid).
+    row_prefix: String,
+    row_seq: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for PyDataPlane {
@@ -200,6 +203,8 @@ impl PyDataPlane {
             backlog,
             bound: Mutex::new(None),
             zero: std::sync::atomic::AtomicU64::new(0),
+            row_prefix: format!("{:012x}", fastrand::u64(..) >> 16),
+            row_seq: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -404,18 +409,31 @@ impl PyDataPlane {
         self.core.keys.invalidate(kind, ident)
     }
 
-    /// Settled requests and closed allowances, oldest first (see usage.rs):
-    /// `("row", request_id, created_ms, user_id, api_key_id, model, endpoint, backend_id,
-    /// pool_scope, stream, status, outcome, prompt, completion, estimated, cost, queue_us,
-    /// ttft_us, latency_us, tokens_per_s, lease_id)` or `("lease", lease_id, spent)`.
+    /// Settled requests and closed allowances, oldest first (see usage.rs): `(rows,
+    /// closings)`. A row is the usage table's columns in its INSERT order (id, request_id,
+    /// created_ms, user_id, api_key_id, model, endpoint, worker_id, pool, stream, status,
+    /// outcome, prompt, completion, estimated, cost, queue_us, ttft_us, latency_us,
+    /// tokens_per_s) followed by the allowance id it was charged to; a closing is
+    /// `(allowance id, spent)`.
     #[pyo3(signature = (max = 4096))]
-    fn drain_usage<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, PyList>> {
-        let out = PyList::empty(py);
+    fn drain_usage<'py>(
+        &self,
+        py: Python<'py>,
+        max: usize,
+    ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let rows = PyList::empty(py);
+        let closings = PyList::empty(py);
         for ev in self.core.ring.drain(max) {
             match ev {
                 UsageEvent::Row(r) => {
+                    let id = format!(
+                        "{}{:012x}",
+                        self.row_prefix,
+                        self.row_seq.fetch_add(1, Relaxed) + 1
+                    );
                     let head = (
-                        "row",
+                        id,
                         r.request_id,
                         r.created_ms,
                         &*r.user_id,
@@ -423,15 +441,15 @@ impl PyDataPlane {
                         r.model,
                         r.endpoint,
                         r.backend_id,
-                        r.pool_scope.as_deref(),
-                        r.stream,
+                        r.pool_scope.as_deref().unwrap_or(""),
+                        u8::from(r.stream),
                     );
                     let tail = (
                         r.status,
                         r.outcome,
                         r.prompt_tokens,
                         r.completion_tokens,
-                        r.estimated,
+                        u8::from(r.estimated),
                         r.cost_micros,
                         r.queue_us,
                         r.ttft_us,
@@ -439,15 +457,14 @@ impl PyDataPlane {
                         r.tokens_per_s,
                         r.lease_id,
                     );
-                    let t = head.into_pyobject(py)?.add(tail.into_pyobject(py)?)?;
-                    out.append(t)?;
+                    rows.append(head.into_pyobject(py)?.add(tail.into_pyobject(py)?)?)?;
                 }
                 UsageEvent::LeaseClosed { lease_id, spent } => {
-                    out.append(("lease", lease_id, spent))?;
+                    closings.append((lease_id, spent))?;
                 }
             }
         }
-        Ok(out)
+        Ok((rows, closings))
     }
 
     /// Requests waiting in the admission queue: (user, model, priority, waited ms).

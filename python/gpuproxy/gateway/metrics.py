@@ -7,25 +7,12 @@ the database is the durable, cluster-wide record).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
-from gpuproxy.gateway.window_stats import WINDOWS_S, KeyedSeries
+from gpuproxy.gateway.window_stats import WINDOWS_S, KeyedSeries, Sample
 
-__all__ = ["GatewayMetrics", "RequestSample"]
-
-
-@dataclass(slots=True)
-class RequestSample:
-    model: str
-    user_id: str
-    ok: bool
-    latency_s: float
-    ttft_s: float | None
-    prompt_tokens: int
-    completion_tokens: int
-    cost_micros: int
-    tokens_per_s: float | None = None
+__all__ = ["GatewayMetrics"]
 
 
 class GatewayMetrics:
@@ -36,22 +23,24 @@ class GatewayMetrics:
         self.total_requests = 0
         self.total_errors = 0
 
-    def record(self, sample: RequestSample, now: float | None = None) -> None:
+    def record_many(
+        self, rows: Iterable[tuple[str, str, Sample]], now: float | None = None
+    ) -> None:
+        """(model, user_id, sample) of one drained batch, grouped so each series is touched
+        once per batch (the data plane's settlements arrive by the hundred)."""
         now = time.time() if now is None else now
-        self.total_requests += 1
-        if not sample.ok:
-            self.total_errors += 1
-        for series in (self.by_model.get(sample.model), self.by_user.get(sample.user_id)):
-            series.add(
-                now,
-                ok=sample.ok,
-                latency_s=sample.latency_s,
-                ttft_s=sample.ttft_s,
-                prompt_tokens=sample.prompt_tokens,
-                completion_tokens=sample.completion_tokens,
-                cost_micros=sample.cost_micros,
-                tokens_per_s=sample.tokens_per_s,
-            )
+        by_model: dict[str, list[Sample]] = {}
+        by_user: dict[str, list[Sample]] = {}
+        for model, user_id, sample in rows:
+            self.total_requests += 1
+            if not sample[0]:
+                self.total_errors += 1
+            by_model.setdefault(model, []).append(sample)
+            by_user.setdefault(user_id, []).append(sample)
+        for model, samples in by_model.items():
+            self.by_model.get(model).add_many(now, samples)
+        for user_id, samples in by_user.items():
+            self.by_user.get(user_id).add_many(now, samples)
 
     def report(self, *, include_users: bool = True, now: float | None = None) -> dict[str, Any]:
         """Windows -> {models: {...}, users: {...}}; only keys with traffic in the window."""

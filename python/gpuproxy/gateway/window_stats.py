@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["BUCKET_S", "WINDOWS_S", "KeyedSeries", "Series"]
+__all__ = ["BUCKET_S", "WINDOWS_S", "KeyedSeries", "Sample", "Series"]
 
 BUCKET_S = 10
 WINDOWS_S: tuple[int, ...] = (60, 300, 900, 3600)
 _KEPT = WINDOWS_S[-1] // BUCKET_S
 # Histogram index = floor(ln(microseconds) * _K): buckets ~8% wide (error within ~4%).
 _K = 1 / math.log(1.08)
+
+
+#: (ok, latency_s, ttft_s, prompt_tokens, completion_tokens, cost_micros, tokens_per_s)
+Sample = tuple[bool, float, float | None, int, int, int, float | None]
 
 
 def _index(seconds: float) -> int:
@@ -83,27 +88,41 @@ class Series:
         completion_tokens: int,
         cost_micros: int,
     ) -> None:
+        sample = (ok, latency_s, ttft_s, prompt_tokens, completion_tokens, cost_micros,
+                  tokens_per_s)  # fmt: skip
+        self.add_many(now, (sample,))
+
+    def add_many(self, now: float, samples: Iterable[Sample]) -> None:
+        """Samples of one moment (a drained batch): one bucket lookup for all of them."""
         start = int(now) // BUCKET_S * BUCKET_S
         bucket = self._buckets.get(start)
         if bucket is None:
             bucket = self._buckets[start] = _Bucket(start)
             if len(self._buckets) > _KEPT + 1:
                 self._prune(start)
-        bucket.requests += 1
-        if not ok:
-            bucket.errors += 1
-        bucket.prompt_tokens += prompt_tokens
-        bucket.completion_tokens += completion_tokens
-        bucket.cost_micros += cost_micros
-        i = _index(latency_s)
-        bucket.latency[i] = bucket.latency.get(i, 0) + 1
-        if ttft_s is not None:
-            j = _index(ttft_s)
-            bucket.ttft[j] = bucket.ttft.get(j, 0) + 1
-        if tokens_per_s:
-            # Same log-scale histogram: tokens/s recorded as if they were microseconds.
-            k = _index(tokens_per_s / 1_000_000)
-            bucket.tps[k] = bucket.tps.get(k, 0) + 1
+        latency, ttft, tps = bucket.latency, bucket.ttft, bucket.tps
+        requests = errors = prompt = completion = cost = 0
+        for ok, latency_s, ttft_s, prompt_tokens, completion_tokens, cost_micros, rate in samples:
+            requests += 1
+            if not ok:
+                errors += 1
+            prompt += prompt_tokens
+            completion += completion_tokens
+            cost += cost_micros
+            i = _index(latency_s)
+            latency[i] = latency.get(i, 0) + 1
+            if ttft_s is not None:
+                j = _index(ttft_s)
+                ttft[j] = ttft.get(j, 0) + 1
+            if rate:
+                # Same log-scale histogram: tokens/s recorded as if they were microseconds.
+                k = _index(rate / 1_000_000)
+                tps[k] = tps.get(k, 0) + 1
+        bucket.requests += requests
+        bucket.errors += errors
+        bucket.prompt_tokens += prompt
+        bucket.completion_tokens += completion
+        bucket.cost_micros += cost
 
     def _prune(self, newest: int) -> None:
         oldest_kept = newest - _KEPT * BUCKET_S

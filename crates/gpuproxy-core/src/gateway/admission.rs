@@ -1,10 +1,12 @@
 //! The admission queue: requests wait here when every backend of their route is busy.
 //!
-//! Per route (user, model), the highest priority waits at the head (then arrival order);
-//! only the head of a route tries to take a slot, so a low-priority request never jumps
-//! a high-priority one for the same backends. Every freed slot wakes the waiting heads.
-//! Bounded: past `max_depth` waiters a request is refused at once (503 queue_full), and a
-//! waiter gives up after its time limit (503 queue_timeout, X-Timelimit).
+//! One global order: highest priority first, then arrival. A waiter may try to take a slot
+//! only when no waiter ahead of it needs any of the same pools (its route's pools, by
+//! identity), so a low-priority request never jumps a high-priority one for the same
+//! backends, while requests for other backends are not held up. Every freed slot wakes the
+//! waiters, and a waiter that leaves (served, timed out) wakes the rest. Bounded: past
+//! `max_depth` waiters a request is refused at once (503 queue_full), and a waiter gives up
+//! after its time limit (503 queue_timeout, X-Timelimit).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -14,12 +16,30 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-type Key = (Arc<str>, std::cmp::Reverse<i32>, u64);
+/// (priority, highest first; arrival)
+type Key = (std::cmp::Reverse<i32>, u64);
+
+#[derive(Debug)]
+struct Waiter {
+    notify: Arc<Notify>,
+    since: Instant,
+    route: Arc<str>,
+    /// Identities of the pools this waiter can be served by.
+    pools: Vec<usize>,
+}
 
 #[derive(Debug, Default)]
 struct Inner {
     seq: u64,
-    waiting: BTreeMap<Key, (Arc<Notify>, Instant)>,
+    waiting: BTreeMap<Key, Waiter>,
+}
+
+impl Inner {
+    fn wake_all(&self) {
+        for w in self.waiting.values() {
+            w.notify.notify_one();
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -44,7 +64,7 @@ pub enum Rejected {
     Timeout,
 }
 
-/// A place in the queue; leaving (drop) wakes the next head.
+/// A place in the queue; leaving (drop) wakes the others.
 #[derive(Debug)]
 pub struct Ticket<'a> {
     queue: &'a Admission,
@@ -73,27 +93,27 @@ impl Admission {
         if self.depth.load(Ordering::Acquire) == 0 {
             return;
         }
-        for (n, _) in self.inner.lock().waiting.values() {
-            n.notify_one();
-        }
+        self.inner.lock().wake_all();
     }
 
-    /// The waiting requests, oldest first within a route.
+    /// The waiting requests, in queue order.
     pub fn snapshot(&self) -> Vec<Waiting> {
         let now = Instant::now();
         self.inner
             .lock()
             .waiting
             .iter()
-            .map(|(k, (_, since))| (Arc::clone(&k.0), k.1 .0, now.duration_since(*since)))
+            .map(|(k, w)| (Arc::clone(&w.route), k.0 .0, now.duration_since(w.since)))
             .collect()
     }
 
-    /// Waits until `try_take` gives a slot (`Some`), up to `limit`.
+    /// Waits until `try_take` gives a slot (`Some`), up to `limit`. `pools` are the
+    /// identities of the pools `try_take` draws from; `route` labels the waiter.
     /// `try_take` returning `Err` ends the wait with that error (no backend at all).
     pub async fn wait<T, E>(
         &self,
         route: &Arc<str>,
+        pools: Vec<usize>,
         priority: i32,
         limit: Duration,
         mut try_take: impl FnMut() -> Result<Option<T>, E>,
@@ -105,11 +125,15 @@ impl Admission {
                 return Ok(Err(Rejected::Full));
             }
             inner.seq += 1;
-            let key = (Arc::clone(route), std::cmp::Reverse(priority), inner.seq);
+            let key = (std::cmp::Reverse(priority), inner.seq);
             let notify = Arc::new(Notify::new());
-            inner
-                .waiting
-                .insert(key.clone(), (Arc::clone(&notify), Instant::now()));
+            let waiter = Waiter {
+                notify: Arc::clone(&notify),
+                since: Instant::now(),
+                route: Arc::clone(route),
+                pools,
+            };
+            inner.waiting.insert(key, waiter);
             self.depth.fetch_add(1, Ordering::AcqRel);
             Ticket {
                 queue: self,
@@ -119,7 +143,7 @@ impl Admission {
         };
         let deadline = tokio::time::Instant::now() + limit;
         loop {
-            if ticket.is_head() {
+            if ticket.may_try() {
                 if let Some(slot) = try_take()? {
                     self.admitted_after_wait.fetch_add(1, Ordering::Relaxed);
                     return Ok(Ok(slot));
@@ -137,14 +161,16 @@ impl Admission {
 }
 
 impl Ticket<'_> {
-    fn is_head(&self) -> bool {
+    /// No waiter ahead of this one shares a pool with it.
+    fn may_try(&self) -> bool {
         let inner = self.queue.inner.lock();
-        let first_of_route = (Arc::clone(&self.key.0), std::cmp::Reverse(i32::MAX), 0);
-        inner
+        let Some(me) = inner.waiting.get(&self.key) else {
+            return false;
+        };
+        !inner
             .waiting
-            .range(first_of_route..)
-            .next()
-            .is_some_and(|(k, _)| *k == self.key)
+            .range(..self.key)
+            .any(|(_, ahead)| ahead.pools.iter().any(|p| me.pools.contains(p)))
     }
 }
 
@@ -153,15 +179,8 @@ impl Drop for Ticket<'_> {
         let mut inner = self.queue.inner.lock();
         inner.waiting.remove(&self.key);
         self.queue.depth.fetch_sub(1, Ordering::AcqRel);
-        // The next of this route becomes head: let it try.
-        if let Some((_, n)) = inner
-            .waiting
-            .range((Arc::clone(&self.key.0), std::cmp::Reverse(i32::MAX), 0)..)
-            .next()
-            .filter(|(k, _)| k.0 == self.key.0)
-        {
-            n.0.notify_one();
-        }
+        // Whoever this one held back may try now.
+        inner.wake_all();
     }
 }
 
@@ -174,12 +193,24 @@ mod tests {
     async fn full_queue_and_timeout() {
         let q = Admission::new(0);
         let r: Result<Result<(), _>, ()> = q
-            .wait(&Arc::from("r"), 0, Duration::from_millis(5), || Ok(None))
+            .wait(
+                &Arc::from("r"),
+                vec![1],
+                0,
+                Duration::from_millis(5),
+                || Ok(None),
+            )
             .await;
         assert_eq!(r.unwrap(), Err(Rejected::Full));
         let q = Admission::new(4);
         let r: Result<Result<(), _>, ()> = q
-            .wait(&Arc::from("r"), 0, Duration::from_millis(5), || Ok(None))
+            .wait(
+                &Arc::from("r"),
+                vec![1],
+                0,
+                Duration::from_millis(5),
+                || Ok(None),
+            )
             .await;
         assert_eq!(r.unwrap(), Err(Rejected::Timeout));
         assert_eq!(q.depth(), 0);
@@ -195,18 +226,24 @@ mod tests {
             let (q, free, order) = (Arc::clone(&q), Arc::clone(&free), Arc::clone(&order));
             tasks.push(tokio::spawn(async move {
                 let r: Result<Result<(), _>, ()> = q
-                    .wait(&Arc::from("r"), prio, Duration::from_secs(5), || {
-                        let f = free.load(Ordering::SeqCst);
-                        if f > 0
-                            && free
-                                .compare_exchange(f, f - 1, Ordering::SeqCst, Ordering::SeqCst)
-                                .is_ok()
-                        {
-                            order.lock().push(i);
-                            return Ok(Some(()));
-                        }
-                        Ok(None)
-                    })
+                    .wait(
+                        &Arc::from(format!("r{i}")),
+                        vec![1],
+                        prio,
+                        Duration::from_secs(5),
+                        || {
+                            let f = free.load(Ordering::SeqCst);
+                            if f > 0
+                                && free
+                                    .compare_exchange(f, f - 1, Ordering::SeqCst, Ordering::SeqCst)
+                                    .is_ok()
+                            {
+                                order.lock().push(i);
+                                return Ok(Some(()));
+                            }
+                            Ok(None)
+                        },
+                    )
                     .await;
                 r.unwrap().unwrap();
             }));
@@ -221,5 +258,33 @@ mod tests {
             t.await.unwrap();
         }
         assert_eq!(*order.lock(), vec![1, 2, 0]);
+    }
+
+    #[tokio::test]
+    async fn a_waiter_for_other_pools_is_not_held_up() {
+        let q = Arc::new(Admission::new(10));
+        let stuck = {
+            let q = Arc::clone(&q);
+            tokio::spawn(async move {
+                let r: Result<Result<(), _>, ()> = q
+                    .wait(
+                        &Arc::from("a"),
+                        vec![1],
+                        9,
+                        Duration::from_millis(300),
+                        || Ok(None),
+                    )
+                    .await;
+                r.unwrap()
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let served: Result<Result<(), _>, ()> = q
+            .wait(&Arc::from("b"), vec![2], 0, Duration::from_secs(1), || {
+                Ok(Some(()))
+            })
+            .await;
+        assert_eq!(served.unwrap(), Ok(()));
+        assert_eq!(stuck.await.unwrap(), Err(Rejected::Timeout));
     }
 }

@@ -53,6 +53,15 @@ fn try_take(route: &Route, affinity: Option<&[u8]>) -> Result<Option<Slot>, ApiE
     }
 }
 
+/// The identities of a route's pools (what the admission queue orders waiters over).
+fn pool_ids(route: &Route) -> Vec<usize> {
+    route
+        .pools
+        .iter()
+        .map(|p| Arc::as_ptr(&p.pool) as usize)
+        .collect()
+}
+
 /// `X-Timelimit` (seconds, capped), or the default wait.
 pub fn time_limit(dp: &DataPlane, headers: &HeaderMap) -> Result<Duration, ApiError> {
     let Some(raw) = headers.get("x-timelimit") else {
@@ -89,7 +98,9 @@ pub async fn take_slot(
     }
     match dp
         .admission
-        .wait(route_key, priority, limit, || try_take(route, affinity))
+        .wait(route_key, pool_ids(route), priority, limit, || {
+            try_take(route, affinity)
+        })
         .await
     {
         Ok(Ok(slot)) => Ok(slot),
