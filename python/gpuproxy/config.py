@@ -142,6 +142,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     gateway_stall_timeout_s: float = 120.0  # GATEWAY_STALL_TIMEOUT_SECONDS (between chunks)
     gateway_data_plane_threads: int = 1  # GATEWAY_DATA_PLANE_THREADS (tokio workers)
     gateway_usage_ring: int = 65_536  # GATEWAY_USAGE_RING (settlements buffered for Python)
+    #: nice value of the control plane's threads next to the data plane (0 = unchanged)
+    gateway_control_plane_nice: int = 10  # GATEWAY_CONTROL_PLANE_NICE
 
     @property
     def sqlite_path(self) -> Path:
@@ -475,6 +477,7 @@ class _GatewayFields(TypedDict):
     gateway_stall_timeout_s: float
     gateway_data_plane_threads: int
     gateway_usage_ring: int
+    gateway_control_plane_nice: int
 
 
 def _gateway_settings(r: _Reader) -> _GatewayFields:
@@ -531,6 +534,7 @@ def _gateway_settings(r: _Reader) -> _GatewayFields:
         "gateway_stall_timeout_s": seconds("GATEWAY_STALL_TIMEOUT_SECONDS", 120.0, 0.01, 86_400),
         "gateway_data_plane_threads": r.integer("GATEWAY_DATA_PLANE_THREADS", 1, 1, 256),
         "gateway_usage_ring": r.integer("GATEWAY_USAGE_RING", 65_536, 16, 16_777_216),
+        "gateway_control_plane_nice": r.integer("GATEWAY_CONTROL_PLANE_NICE", 10, 0, 19),
     }
 
 

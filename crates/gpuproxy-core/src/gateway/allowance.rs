@@ -37,6 +37,10 @@ pub struct Lease {
     retired: AtomicBool,
     closed: AtomicBool,
     expires_at: Instant,
+    /// From here on (the last quarter of its life) a request asks for the next allowance
+    /// in the background, so no request waits for the control plane at the expiry.
+    renew_at: Instant,
+    renewing: AtomicBool,
     single_use: bool,
     ring: Arc<UsageRing>,
 }
@@ -66,6 +70,14 @@ impl Lease {
 
     pub fn remaining(&self) -> i64 {
         self.remaining.load(SeqCst)
+    }
+
+    /// True once per allowance, for the first request past `renew_at`.
+    pub fn claim_renewal(&self, now: Instant) -> bool {
+        !self.single_use
+            && now >= self.renew_at
+            && !self.retired.load(SeqCst)
+            && !self.renewing.swap(true, SeqCst)
     }
 
     pub fn is_closed(&self) -> bool {
@@ -123,6 +135,11 @@ impl Hold {
 
     pub fn lease_id(&self) -> u64 {
         self.lease.id
+    }
+
+    /// The allowance this hold was taken from.
+    pub fn lease(&self) -> &Arc<Lease> {
+        &self.lease
     }
 
     /// Charges `actual` (may exceed the hold: the allowance absorbs it) and gives back the rest.
@@ -190,6 +207,8 @@ impl Allowances {
             retired: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             expires_at: Instant::now() + ttl,
+            renew_at: Instant::now() + ttl * 3 / 4,
+            renewing: AtomicBool::new(false),
             single_use,
             ring: Arc::clone(&self.ring),
         });
@@ -298,6 +317,22 @@ mod tests {
                 lease_id: 2,
                 spent: 0
             }]
+        );
+    }
+
+    #[test]
+    fn renewal_is_claimed_once_in_the_last_quarter() {
+        let (_ring, a, u) = setup();
+        let lease = a.install(&u, 4, 100, Duration::from_secs(4), false);
+        let now = Instant::now();
+        assert!(!lease.claim_renewal(now));
+        let late = now + Duration::from_millis(3100);
+        assert!(lease.claim_renewal(late));
+        assert!(!lease.claim_renewal(late), "one renewal per allowance");
+        let single = a.install(&u, 5, 100, Duration::from_secs(4), true);
+        assert!(
+            !single.claim_renewal(late),
+            "single-use allowances are asked per request"
         );
     }
 

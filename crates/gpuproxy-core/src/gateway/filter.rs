@@ -77,7 +77,7 @@ fn unavailable(message: String, code: &'static str) -> ApiError {
 
 /// The caller, or 401 (after counting the failure against the client's address).
 pub async fn authenticate(
-    dp: &DataPlane,
+    dp: &Arc<DataPlane>,
     headers: &HeaderMap,
     ip: IpAddr,
 ) -> Result<Arc<Principal>, Stop> {
@@ -93,6 +93,14 @@ pub async fn authenticate(
     let d = digest(cred);
     match dp.keys.lookup(&d, Instant::now(), unix_ms()) {
         Lookup::Hit(p) => Ok(p),
+        Lookup::Refresh(p) => {
+            let (dp, cred) = (Arc::clone(dp), Bytes::copy_from_slice(cred));
+            tokio::spawn(async move {
+                // The answer replaces the entry (or refuses the credential from then on).
+                let _ = dp.control.authenticate(d, &cred).await;
+            });
+            Ok(p)
+        }
         Lookup::Denied => Err(failed(dp, ip)),
         // An address over its failure budget is not worth a question to Python (a storm
         // of made-up keys must not keep the control plane busy).
@@ -170,7 +178,7 @@ pub async fn read_body(dp: &DataPlane, body: Incoming) -> Result<Bytes, Stop> {
 /// Holds `amount` from the user's spend allowance, asking Python for a new allowance when
 /// the live one is missing, expired or short. `None` when billing is off.
 pub async fn hold_money(
-    dp: &DataPlane,
+    dp: &Arc<DataPlane>,
     user_id: &Arc<str>,
     amount: u64,
 ) -> Result<Option<Hold>, Stop> {
@@ -180,7 +188,15 @@ pub async fn hold_money(
     // Concurrent requests may drain a fresh allowance before this one takes from it: ask
     // again a few times, then give up rather than loop.
     for _ in 0..4 {
-        if let Some(hold) = dp.allowances.try_hold(user_id, amount, Instant::now()) {
+        let now = Instant::now();
+        if let Some(hold) = dp.allowances.try_hold(user_id, amount, now) {
+            if hold.lease().claim_renewal(now) {
+                let (dp, user) = (Arc::clone(dp), Arc::clone(user_id));
+                tokio::spawn(async move {
+                    // A grant installs the next allowance and retires this one.
+                    let _ = dp.control.allowance(&user, amount).await;
+                });
+            }
             return Ok(Some(hold));
         }
         match dp.control.allowance(user_id, amount).await {

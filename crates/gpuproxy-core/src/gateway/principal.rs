@@ -7,6 +7,7 @@
 //! invalidation channel missed still takes effect; revocations drop entries at once.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,6 +47,10 @@ pub struct Principal {
 #[derive(Debug, Clone)]
 pub enum Lookup {
     Hit(Arc<Principal>),
+    /// A hit in the last quarter of its TTL, and the caller is the one to revalidate it
+    /// in the background (stale-while-revalidate: requests never wait for the control plane
+    /// on a known key; revocations still drop entries at once).
+    Refresh(Arc<Principal>),
     /// Known bad (unknown key, wrong secret, revoked, expired): 401 without asking.
     Denied,
     /// Not cached or stale: ask the control plane.
@@ -56,6 +61,8 @@ pub enum Lookup {
 struct Entry {
     principal: Option<Arc<Principal>>,
     fresh_until: Instant,
+    refresh_at: Instant,
+    refreshing: AtomicBool,
 }
 
 /// Credential digest -> principal, sharded, bounded.
@@ -103,7 +110,11 @@ impl KeyCache {
         match shard.get(d) {
             Some(e) if e.fresh_until > now => match &e.principal {
                 Some(p) if p.expires_at_ms.is_none_or(|exp| exp > now_ms) => {
-                    Lookup::Hit(Arc::clone(p))
+                    if now >= e.refresh_at && !e.refreshing.swap(true, Ordering::AcqRel) {
+                        Lookup::Refresh(Arc::clone(p))
+                    } else {
+                        Lookup::Hit(Arc::clone(p))
+                    }
                 }
                 _ => Lookup::Denied,
             },
@@ -133,6 +144,8 @@ impl KeyCache {
             Entry {
                 principal,
                 fresh_until: now + ttl,
+                refresh_at: now + ttl * 3 / 4,
+                refreshing: AtomicBool::new(false),
             },
         );
     }
@@ -229,6 +242,25 @@ mod tests {
         assert!(matches!(cache.lookup(&a, now, 0), Lookup::Miss));
         assert_eq!(cache.invalidate("user", "u1"), 1);
         assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn the_last_quarter_of_a_ttl_asks_for_one_revalidation() {
+        let cache = KeyCache::new(1000);
+        let now = Instant::now();
+        let a = digest(b"a");
+        cache.insert(a, Some(principal("u1", Some("k1"))), Duration::from_secs(4));
+        assert!(matches!(cache.lookup(&a, now, 0), Lookup::Hit(_)));
+        let late = now + Duration::from_millis(3100);
+        assert!(matches!(cache.lookup(&a, late, 0), Lookup::Refresh(_)));
+        assert!(
+            matches!(cache.lookup(&a, late, 0), Lookup::Hit(_)),
+            "only one caller revalidates"
+        );
+        assert!(matches!(
+            cache.lookup(&a, now + Duration::from_secs(5), 0),
+            Lookup::Miss
+        ));
     }
 
     #[test]
