@@ -144,6 +144,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     gateway_usage_ring: int = 65_536  # GATEWAY_USAGE_RING (settlements buffered for Python)
     #: nice value of the control plane's threads next to the data plane (0 = unchanged)
     gateway_control_plane_nice: int = 10  # GATEWAY_CONTROL_PLANE_NICE
+    #: OpenTelemetry spans of inference requests over OTLP/HTTP (OTEL_* variables)
+    gateway_otel_traces: bool = False  # GATEWAY_OTEL_TRACES
 
     @property
     def sqlite_path(self) -> Path:
@@ -478,6 +480,7 @@ class _GatewayFields(TypedDict):
     gateway_data_plane_threads: int
     gateway_usage_ring: int
     gateway_control_plane_nice: int
+    gateway_otel_traces: bool
 
 
 def _gateway_settings(r: _Reader) -> _GatewayFields:
@@ -535,6 +538,7 @@ def _gateway_settings(r: _Reader) -> _GatewayFields:
         "gateway_data_plane_threads": r.integer("GATEWAY_DATA_PLANE_THREADS", 1, 1, 256),
         "gateway_usage_ring": r.integer("GATEWAY_USAGE_RING", 65_536, 16, 16_777_216),
         "gateway_control_plane_nice": r.integer("GATEWAY_CONTROL_PLANE_NICE", 10, 0, 19),
+        "gateway_otel_traces": r.boolean("GATEWAY_OTEL_TRACES", False),
     }
 
 

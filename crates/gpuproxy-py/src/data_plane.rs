@@ -413,7 +413,8 @@ impl PyDataPlane {
     /// closings)`. A row is the usage table's columns in its INSERT order (id, request_id,
     /// created_ms, user_id, api_key_id, model, endpoint, worker_id, pool, stream, status,
     /// outcome, prompt, completion, estimated, cost, queue_us, ttft_us, latency_us,
-    /// tokens_per_s) followed by the allowance id it was charged to; a closing is
+    /// tokens_per_s) followed by the allowance id it was charged to and the client's
+    /// traceparent (or None); a closing is
     /// `(allowance id, spent)`.
     #[pyo3(signature = (max = 4096))]
     fn drain_usage<'py>(
@@ -456,6 +457,7 @@ impl PyDataPlane {
                         r.latency_us,
                         r.tokens_per_s,
                         r.lease_id,
+                        r.traceparent,
                     );
                     rows.append(head.into_pyobject(py)?.add(tail.into_pyobject(py)?)?)?;
                 }

@@ -29,6 +29,7 @@ from gpuproxy.accounts.ratelimit.gcra import GCRA_SCRIPT
 from gpuproxy.billing.allowances import AllowanceBook
 from gpuproxy.exceptions import ApiError
 from gpuproxy.gateway.errors import error_json
+from gpuproxy.gateway.tracing import RequestTracer, otlp_provider
 
 if TYPE_CHECKING:
     from gpuproxy.gateway.service import Gateway
@@ -121,6 +122,10 @@ class DataPlaneBridge:
             redis_url=settings.redis_url if shared else None,
             rate_script=GCRA_SCRIPT.lua if shared else None,
         )
+        #: spans of settled requests (GATEWAY_OTEL_TRACES; None = off)
+        self.tracer: RequestTracer | None = (
+            RequestTracer(otlp_provider()) if settings.gateway_otel_traces else None
+        )
         self._tasks: set[asyncio.Task[None]] = set()
         self._fd = -1
 
@@ -154,6 +159,8 @@ class DataPlaneBridge:
         self.drain(limit=None)
         if self.allowances is not None:
             self.allowances.close_all()
+        if self.tracer is not None:
+            self.tracer.close()  # exports what is batched
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=name)
@@ -270,12 +277,13 @@ class DataPlaneBridge:
         record_row = self.gateway.usage.record_row
         touch = self.accounts.usage.touch
         book = self.allowances
+        tracer = self.tracer
         samples = []
         for row in rows:
             record_row(row[:20])
             (_, request_id, _, user_id, key_id, model, _, _, _, _, _, outcome,
              prompt, completion, _, cost, _, ttft_us, latency_us, tokens_per_s,
-             allowance_id) = row  # fmt: skip
+             allowance_id, traceparent) = row  # fmt: skip
             ok = outcome == "ok" or outcome == "cancelled"
             ttft = None if ttft_us is None else ttft_us / 1e6
             samples.append(
@@ -289,6 +297,8 @@ class DataPlaneBridge:
                 touch(key_id)
             if cost and allowance_id and book is not None:
                 book.charge(allowance_id, cost, request_id)
+            if tracer is not None:
+                tracer.record(row, traceparent)
         self.gateway.metrics.record_many(samples)
 
     def stats(self) -> dict[str, Any]:

@@ -37,6 +37,7 @@ pub struct Lease {
     retired: AtomicBool,
     closed: AtomicBool,
     expires_at: Instant,
+    hard_expires_at: Instant,
     /// From here on (the last quarter of its life) a request asks for the next allowance
     /// in the background, so no request waits for the control plane at the expiry.
     renew_at: Instant,
@@ -84,8 +85,15 @@ impl Lease {
         self.closed.load(SeqCst)
     }
 
+    /// Past its expiry an allowance still serves while its renewal is on the way (the
+    /// money stays reserved until it closes, so this is safe), up to a second lifetime: a
+    /// busy control plane then delays the renewal, not the requests.
+    fn expired(&self, now: Instant) -> bool {
+        now >= self.hard_expires_at || (now >= self.expires_at && !self.renewing.load(SeqCst))
+    }
+
     fn take(self: &Arc<Self>, amount: u64, now: Instant) -> Option<Hold> {
-        if now >= self.expires_at {
+        if self.expired(now) {
             return None;
         }
         self.inflight.fetch_add(1, SeqCst);
@@ -207,6 +215,7 @@ impl Allowances {
             retired: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             expires_at: Instant::now() + ttl,
+            hard_expires_at: Instant::now() + ttl * 2,
             renew_at: Instant::now() + ttl * 3 / 4,
             renewing: AtomicBool::new(false),
             single_use,
@@ -233,7 +242,7 @@ impl Allowances {
             let mut live = self.live.lock();
             let gone: Vec<Arc<str>> = live
                 .iter()
-                .filter(|(_, l)| now >= l.expires_at || l.retired.load(SeqCst))
+                .filter(|(_, l)| l.expired(now) || l.retired.load(SeqCst))
                 .map(|(u, _)| Arc::clone(u))
                 .collect();
             gone.iter().filter_map(|u| live.remove(u)).collect()
@@ -333,6 +342,22 @@ mod tests {
         assert!(
             !single.claim_renewal(late),
             "single-use allowances are asked per request"
+        );
+        // Past its expiry a renewing allowance still serves, up to a second lifetime.
+        let after = now + Duration::from_millis(4500);
+        let fresh = a.install(&u, 6, 100, Duration::from_secs(4), false);
+        assert!(
+            a.try_hold("u", 1, after).is_none(),
+            "expired, no renewal on the way"
+        );
+        assert!(fresh.claim_renewal(late));
+        assert!(
+            a.try_hold("u", 1, after).is_some(),
+            "renewal on the way: still serving"
+        );
+        assert!(
+            a.try_hold("u", 1, now + Duration::from_secs(9)).is_none(),
+            "hard expiry"
         );
     }
 

@@ -56,6 +56,25 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A W3C `traceparent` worth keeping: `00-<32 hex>-<16 hex>-<2 hex>`, ids not all zero.
+pub fn traceparent(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get("traceparent")?.to_str().ok()?;
+    let parts: Vec<&str> = v.split('-').collect();
+    let hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let ok = parts.len() == 4
+        && parts[0] == "00"
+        && hex(parts[1], 32)
+        && hex(parts[2], 16)
+        && hex(parts[3], 2)
+        && parts[1].bytes().any(|b| b != b'0')
+        && parts[2].bytes().any(|b| b != b'0');
+    ok.then(|| v.to_owned())
+}
+
 /// The caller's `X-Request-ID` when short and printable (`[A-Za-z0-9._:-]{1,128}`), else new.
 pub fn request_id(headers: &HeaderMap) -> String {
     if let Some(v) = headers.get("x-request-id") {
@@ -100,6 +119,24 @@ mod tests {
             classify(&Method::POST, "/v1/completions"),
             Some(HotRoute::Inference(Endpoint::Completions))
         );
+    }
+
+    #[test]
+    fn traceparents() {
+        let mut h = HeaderMap::new();
+        assert_eq!(traceparent(&h), None);
+        let good = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        h.insert("traceparent", good.parse().unwrap());
+        assert_eq!(traceparent(&h).as_deref(), Some(good));
+        for bad in [
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+        ] {
+            h.insert("traceparent", bad.parse().unwrap());
+            assert_eq!(traceparent(&h), None, "{bad}");
+        }
     }
 
     #[test]

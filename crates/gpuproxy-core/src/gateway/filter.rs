@@ -14,6 +14,7 @@ use hyper::body::Incoming;
 
 use super::allowance::{Allowances, Hold};
 use super::control::{AllowanceAnswer, AuthAnswer, Refusal};
+use super::openai_request::{parse_request, Endpoint, ParsedRequest};
 use super::principal::{credential, digest, Lookup, Principal};
 use super::ratelimit;
 use super::respond::{json_response, ApiError, OutBody};
@@ -173,6 +174,20 @@ pub async fn read_body(dp: &DataPlane, body: Incoming) -> Result<Bytes, Stop> {
             .code("invalid_body")
             .into()),
     }
+}
+
+/// The body, read and partially parsed (400 naming the field, 413 past the limit).
+pub async fn read_request(
+    dp: &DataPlane,
+    body: Incoming,
+    endpoint: Endpoint,
+) -> Result<ParsedRequest, Stop> {
+    let raw = read_body(dp, body).await?;
+    parse_request(&raw, endpoint, dp.config.default_max_tokens).map_err(|e| {
+        let mut err = ApiError::new(400, e.message).code(e.code);
+        err.param = e.param;
+        err.into()
+    })
 }
 
 /// Holds `amount` from the user's spend allowance, asking Python for a new allowance when

@@ -62,6 +62,7 @@ struct Entry {
     principal: Option<Arc<Principal>>,
     fresh_until: Instant,
     refresh_at: Instant,
+    grace_until: Instant,
     refreshing: AtomicBool,
 }
 
@@ -108,16 +109,23 @@ impl KeyCache {
     pub fn lookup(&self, d: &Digest, now: Instant, now_ms: u64) -> Lookup {
         let shard = self.shard(d).read();
         match shard.get(d) {
-            Some(e) if e.fresh_until > now => match &e.principal {
-                Some(p) if p.expires_at_ms.is_none_or(|exp| exp > now_ms) => {
-                    if now >= e.refresh_at && !e.refreshing.swap(true, Ordering::AcqRel) {
-                        Lookup::Refresh(Arc::clone(p))
-                    } else {
-                        Lookup::Hit(Arc::clone(p))
+            // A revalidation on its way keeps the entry serving for up to half a TTL more
+            // (a busy control plane delays the answer, not the requests).
+            Some(e)
+                if e.fresh_until > now
+                    || (e.refreshing.load(Ordering::Acquire) && e.grace_until > now) =>
+            {
+                match &e.principal {
+                    Some(p) if p.expires_at_ms.is_none_or(|exp| exp > now_ms) => {
+                        if now >= e.refresh_at && !e.refreshing.swap(true, Ordering::AcqRel) {
+                            Lookup::Refresh(Arc::clone(p))
+                        } else {
+                            Lookup::Hit(Arc::clone(p))
+                        }
                     }
+                    _ => Lookup::Denied,
                 }
-                _ => Lookup::Denied,
-            },
+            }
             _ => Lookup::Miss,
         }
     }
@@ -145,6 +153,7 @@ impl KeyCache {
                 principal,
                 fresh_until: now + ttl,
                 refresh_at: now + ttl * 3 / 4,
+                grace_until: now + ttl * 3 / 2,
                 refreshing: AtomicBool::new(false),
             },
         );
@@ -257,8 +266,13 @@ mod tests {
             matches!(cache.lookup(&a, late, 0), Lookup::Hit(_)),
             "only one caller revalidates"
         );
+        // The revalidation is on its way: still served for up to half a TTL more.
         assert!(matches!(
             cache.lookup(&a, now + Duration::from_secs(5), 0),
+            Lookup::Hit(_)
+        ));
+        assert!(matches!(
+            cache.lookup(&a, now + Duration::from_millis(6100), 0),
             Lookup::Miss
         ));
     }

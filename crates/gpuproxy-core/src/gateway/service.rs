@@ -16,7 +16,6 @@ use super::body_filter::MeteredBody;
 use super::early::{self, HotRoute};
 use super::filter::{self, Stop};
 use super::models;
-use super::openai_request::parse_request;
 use super::respond::{json_response, ApiError, OutBody};
 use super::settle::{Outcome, Settlement};
 use super::state::DataPlane;
@@ -135,13 +134,7 @@ async fn serve_inference(
     peer: SocketAddr,
     started: Instant,
 ) -> Result<Response<OutBody>, Stop> {
-    let raw = filter::read_body(dp, body).await?;
-    let parsed = parse_request(&raw, endpoint, dp.config.default_max_tokens).map_err(|e| {
-        let mut err = ApiError::new(400, e.message).code(e.code);
-        err.param = e.param;
-        err
-    })?;
-    drop(raw);
+    let parsed = filter::read_request(dp, body, endpoint).await?;
     let limit = upstream::time_limit(dp, headers)?;
     let table = dp.routes.snapshot();
     let Some(route) = table.route(&principal.user_id, &parsed.model) else {
@@ -176,7 +169,8 @@ async fn serve_inference(
         parsed.stream,
         parsed.prompt_tokens,
         ring_slot,
-    );
+    )
+    .with_traceparent(super::early::traceparent(headers));
     // The worst case: the prompt estimate plus n x the completion cap, at the model's price.
     let worst = if route.maybe_billable {
         price.cost(

@@ -63,6 +63,7 @@ pub struct Settlement {
     pub status: u16,
     pub ttft_us: Option<u64>,
     pub slot_taken: bool,
+    pub traceparent: Option<String>,
     done: bool,
 }
 
@@ -99,8 +100,16 @@ impl Settlement {
             status: 0,
             ttft_us: None,
             slot_taken: false,
+            traceparent: None,
             done: false,
         }
+    }
+
+    /// Keeps the client's trace context for the usage row (tracing).
+    #[must_use]
+    pub fn with_traceparent(mut self, traceparent: Option<String>) -> Self {
+        self.traceparent = traceparent;
+        self
     }
 
     pub fn mark_first_token(&mut self) {
@@ -176,6 +185,7 @@ impl Settlement {
                 latency_us,
                 tokens_per_s,
                 lease_id,
+                traceparent: self.traceparent.take(),
             })));
         }
         // After the row: the allowance may close now, and Python must see this request's

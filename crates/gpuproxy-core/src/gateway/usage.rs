@@ -34,6 +34,8 @@ pub struct UsageRow {
     pub tokens_per_s: Option<f64>,
     /// The spend allowance the cost was charged to (0: none).
     pub lease_id: u64,
+    /// The client's W3C trace context, when it sent a well-formed one (for tracing).
+    pub traceparent: Option<String>,
 }
 
 /// What the ring carries.
