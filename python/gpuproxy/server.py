@@ -62,8 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=HTTP_MODES,
         default="1",
         help=(
-            "HTTP versions served: 1 (HTTP/1.1, default), auto (HTTP/1.1 and cleartext "
-            "HTTP/2 by prior knowledge), 2 (HTTP/2 only)"
+            "HTTP versions of the control plane's private socket: 1 (HTTP/1.1, default), "
+            "auto (HTTP/1.1 and cleartext HTTP/2), 2 (HTTP/2 only); the public port (the "
+            "Rust data plane) serves HTTP/1.1"
         ),
     )
     parser.add_argument(
