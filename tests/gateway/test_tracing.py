@@ -107,3 +107,21 @@ async def test_requests_through_the_data_plane_are_traced(
     assert (
         root.attributes["gen_ai.usage.output_tokens"] == answer.json()["usage"]["completion_tokens"]
     )
+
+
+async def test_debug_mode_logs_an_access_line_per_request(
+    gateway: GatewayServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    alice = await gateway.user()
+    await gateway.spawn_worker(alice, "--model", "m1")
+    body = {"model": "m1", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}
+    with caplog.at_level("DEBUG", logger="gpuproxy.access"):
+        async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as client:
+            answer = await client.post(
+                "/v1/chat/completions", json=body, headers={**alice.headers, "X-Request-ID": "r-77"}
+            )
+        assert answer.status_code == 200
+        await gateway.settle()
+    (line,) = [r for r in caplog.records if r.name == "gpuproxy.access"]
+    assert line.getMessage().startswith("POST chat.completions -> 200 (ok) in ")
+    assert alice.key not in line.getMessage()

@@ -30,6 +30,7 @@ from gpuproxy.billing.allowances import AllowanceBook
 from gpuproxy.exceptions import ApiError
 from gpuproxy.gateway.errors import error_json
 from gpuproxy.gateway.tracing import RequestTracer, otlp_provider
+from gpuproxy.logs import REQUEST_ID
 
 if TYPE_CHECKING:
     from gpuproxy.gateway.service import Gateway
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["LISTEN_ENV", "UDS_ENV", "DataPlaneBridge", "start_data_plane"]
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("gpuproxy.access")
 
 #: host:port the data plane listens on (set by aiserve-gpuproxyd for its workers).
 LISTEN_ENV = "GPUPROXY_DATA_PLANE_LISTEN"
@@ -300,6 +302,26 @@ class DataPlaneBridge:
             if tracer is not None:
                 tracer.record(row, traceparent)
         self.gateway.metrics.record_many(samples)
+        if access_log.isEnabledFor(logging.DEBUG):
+            self._access_lines(rows)
+
+    @staticmethod
+    def _access_lines(rows: list[tuple[Any, ...]]) -> None:
+        """Debug mode (`-dm`): one access line per request the data plane served, handed to
+        Python logging in the drained batch (as the control plane logs its own requests:
+        endpoint and status only, never headers or bodies)."""
+        for row in rows:
+            token = REQUEST_ID.set(row[1])
+            try:
+                access_log.debug(
+                    "POST %s -> %s (%s) in %.1f ms",
+                    row[6],
+                    row[10],
+                    row[11],
+                    row[18] / 1000,
+                )
+            finally:
+                REQUEST_ID.reset(token)
 
     def stats(self) -> dict[str, Any]:
         return dict(self.core.stats())
