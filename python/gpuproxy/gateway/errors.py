@@ -1,8 +1,9 @@
 """Gateway errors in the OpenAI shape: `{"error": {"message", "type", "param", "code"}}`.
 
-Raised anywhere on the forwarding path and turned into a response by the raw ASGI
-handlers (`openai_routes`); the status code decides which exception the openai SDK raises
-(401 AuthenticationError, 404 NotFoundError, 429 RateLimitError, ...).
+Raised by the control plane's gateway routes (monitoring, the generic protocol proxy) and
+used to word the refusals billing hands to the data plane; the status code decides which
+exception the openai SDK raises (401 AuthenticationError, 404 NotFoundError, 429
+RateLimitError, ...).
 """
 
 from __future__ import annotations
