@@ -1,4 +1,5 @@
-"""Model pools fed by worker-registry events: own vs shared pools, health, routes."""
+"""Model pools fed by worker-registry events: own vs shared pools, health, membership
+(what the data plane routes over)."""
 
 from __future__ import annotations
 
@@ -26,57 +27,52 @@ def event(kind: str, info: WorkerInfo) -> WorkerEvent:
     return WorkerEvent(kind=kind, worker=info)  # type: ignore[arg-type]
 
 
+def _placed(pools: ModelPools) -> dict[str, tuple[set[str], bool, str, int]]:
+    """label -> (members, shared, pool owner, routable backends): what the data plane gets."""
+    return {
+        e.label: (e.members, e.shared, e.owner_id, e.pool.snapshot().routable)
+        for e in pools.entries()
+    }
+
+
 def test_own_workers_are_private_to_their_owner() -> None:
     pools = ModelPools(strategy="round_robin", max_concurrency=2)
     pools.apply(event("registered", worker("w1", "alice", ["llama", "mistral"])))
-    assert pools.models_for("alice") == ["llama", "mistral"]
-    assert pools.models_for("bob") == []
-    assert pools.route("bob", "llama") is None
-    route = pools.route("alice", "llama")
-    assert route is not None
-    slot = route.try_acquire()
-    assert slot is not None
-    assert slot.guard.backend_id == "w1"
-    assert not slot.entry.shared
-    slot.release()
+    assert _placed(pools) == {
+        "own:alice/llama": ({"w1"}, False, "alice", 1),
+        "own:alice/mistral": ({"w1"}, False, "alice", 1),
+    }
+    (entry, *_) = pools.entries()
+    guards = [entry.pool.select(None), entry.pool.select(None)]
+    assert all(g is not None for g in guards)
+    assert entry.pool.select(None) is None  # max_concurrency 2 per worker and model
 
 
-def test_shared_pool_serves_everyone_and_own_pool_comes_first() -> None:
+def test_shared_pool_serves_everyone_for_its_models_only() -> None:
     shared = [SharedPoolConfig(name="public", owner_id="platform", models=("llama",))]
     pools = ModelPools(strategy="round_robin", max_concurrency=1, shared=shared)
     pools.apply(event("registered", worker("w1", "platform", ["llama", "secret"])))
     pools.apply(event("registered", worker("w2", "alice", ["llama"])))
-    assert pools.models_for("bob") == ["llama"]
-    assert pools.models_for("platform") == ["llama", "secret"]
-    route = pools.route("alice", "llama")
-    assert route is not None
-    first = route.try_acquire()
-    assert first is not None
-    assert first.guard.backend_id == "w2"  # own worker first
-    second = route.try_acquire()
-    assert second is not None
-    assert (second.guard.backend_id, second.entry.shared) == ("w1", True)
-    assert route.try_acquire() is None  # both at max concurrency: wait, not an error
-    first.release()
-    again = route.try_acquire()
-    assert again is not None
-    assert again.guard.backend_id == "w2"
+    assert _placed(pools) == {
+        "shared:public/llama": ({"w1"}, True, "platform", 1),
+        "own:platform/secret": ({"w1"}, False, "platform", 1),
+        "own:alice/llama": ({"w2"}, False, "alice", 1),
+    }
+    assert pools.owner_of("w2") == "alice"
 
 
-def test_unhealthy_and_removed_workers_leave_the_route() -> None:
+def test_unhealthy_and_removed_workers_leave_the_pools() -> None:
     pools = ModelPools(strategy="round_robin", max_concurrency=None)
     info = worker("w1", "alice", ["llama"])
     pools.apply(event("registered", info))
     pools.apply(event("unhealthy", worker("w1", "alice", ["llama"], healthy=False)))
-    assert pools.models_for("alice") == []
-    route = pools.route("alice", "llama")
-    assert route is not None
+    assert _placed(pools) == {"own:alice/llama": ({"w1"}, False, "alice", 0)}
+    (entry,) = pools.entries()
     with pytest.raises(NoBackendAvailable):
-        route.try_acquire()
+        entry.pool.select(None)
     pools.apply(event("healthy", info))
-    assert pools.models_for("alice") == ["llama"]
+    assert _placed(pools)["own:alice/llama"][3] == 1
     pools.apply(event("removed", info))
-    assert pools.route("alice", "llama") is None
     assert pools.entries() == []
 
 
@@ -102,12 +98,11 @@ def test_changing_shared_configuration_moves_workers() -> None:
     pools = ModelPools(strategy="round_robin", max_concurrency=None)
     workers = [worker("w1", "platform", ["llama"])]
     pools.sync(workers)
-    assert pools.models_for("bob") == []
+    assert [e.label for e in pools.entries()] == ["own:platform/llama"]
     pools.set_shared([SharedPoolConfig(name="public", owner_id="platform")], workers)
-    assert pools.models_for("bob") == ["llama"]
-    assert [e.label for e in pools.entries()] == ["shared:public/llama"]
+    assert [(e.label, e.shared) for e in pools.entries()] == [("shared:public/llama", True)]
     notified: list[int] = []
     pools.on_change.append(lambda: notified.append(1))
     pools.set_shared([], workers)
-    assert pools.models_for("bob") == []
+    assert [e.label for e in pools.entries()] == ["own:platform/llama"]
     assert notified

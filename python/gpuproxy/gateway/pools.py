@@ -5,10 +5,12 @@ Every worker serving a model sits in exactly one Rust `Pool` per model:
 - a shared pool (`shared:<name>`, model) when an admin shared that owner's workers (for
   all or some models, see `SharedPoolConfig`); shared pools are reachable by every user.
 
-A caller's route for a model is its own pool first, then the shared pools serving the
-model: own rented GPUs are used before spilling over to shared capacity (and own traffic
-costs nothing per token). A worker in one pool per model means its concurrency limit
-counts per model it serves (workers normally serve one model).
+The data plane routes a caller's request for a model to its own pool first, then to the
+shared pools serving the model (`crates/gpuproxy-core/src/gateway/routes.rs`, fed by
+`gateway.data_plane.DataPlaneBridge.push_routes` from `entries()`): own rented GPUs are used
+before spilling over to shared capacity (and own traffic costs nothing per token). A
+worker in one pool per model means its concurrency limit counts per model it serves
+(workers normally serve one model).
 
 Membership follows registry events (registered / healthy / unhealthy / removed) and a
 periodic `sync` that also picks up changes without events (models changed by a
@@ -24,10 +26,9 @@ from dataclasses import dataclass, field
 import msgspec
 
 from gpuproxy import _core
-from gpuproxy.exceptions import NoBackendAvailable
 from gpuproxy.gateway.workers import WorkerEvent, WorkerInfo
 
-__all__ = ["ModelPools", "PoolEntry", "Route", "SharedPoolConfig", "Slot"]
+__all__ = ["ModelPools", "PoolEntry", "SharedPoolConfig"]
 
 log = logging.getLogger(__name__)
 
@@ -59,49 +60,6 @@ class PoolEntry:
         return f"{self.scope}/{self.model}"
 
 
-class Slot:
-    """A taken backend slot: the guard, its pool, and whether tokens are billed."""
-
-    __slots__ = ("entry", "guard")
-
-    def __init__(self, guard: _core.ConnectionGuard, entry: PoolEntry) -> None:
-        self.guard = guard
-        self.entry = entry
-
-    def release(self) -> None:
-        self.guard.release()
-
-
-class Route:
-    """The pools a caller may use for a model, in preference order."""
-
-    __slots__ = ("affinity", "entries", "key")
-
-    def __init__(
-        self, key: tuple[str, str], entries: tuple[PoolEntry, ...], affinity: str | None = None
-    ) -> None:
-        self.key = key
-        self.entries = entries
-        #: consistent_hash key (the user, or the caller's X-Session-ID)
-        self.affinity = affinity
-
-    def try_acquire(self) -> Slot | None:
-        """A slot now, None when every pool is saturated (wait in the admission queue),
-        NoBackendAvailable when no pool has a healthy backend."""
-        saturated = False
-        for entry in self.entries:
-            try:
-                guard = entry.pool.select(self.affinity)
-            except NoBackendAvailable:
-                continue
-            if guard is not None:
-                return Slot(guard, entry)
-            saturated = True
-        if saturated:
-            return None
-        raise NoBackendAvailable("no healthy worker serves this model right now")
-
-
 def _gpu_labels(info: WorkerInfo) -> tuple[str | None, int, int]:
     """(GPU model, count, VRAM GB) for the balancer's default weights."""
     if not info.gpus:
@@ -130,27 +88,7 @@ class ModelPools:
         self.on_pool_created: list[Callable[[PoolEntry], None]] = []
         self.on_pool_removed: list[Callable[[PoolEntry], None]] = []
 
-    # -- routing (request path) -----------------------------------------------------------
-
-    def route(self, user_id: str, model: str, affinity: str | None = None) -> Route | None:
-        own = self._pools.get((f"own:{user_id}", model))
-        shared = self._shared_by_model.get(model)
-        if own is None and not shared:
-            return None
-        entries = (own,) if own is not None else ()
-        if shared:
-            entries = (*entries, *shared)
-        return Route((user_id, model), entries, affinity)
-
-    def models_for(self, user_id: str) -> list[str]:
-        """Models the user can reach with at least one healthy worker."""
-        own_scope = f"own:{user_id}"
-        found = {
-            model
-            for (scope, model), entry in self._pools.items()
-            if (scope == own_scope or entry.shared) and entry.pool.snapshot().routable > 0
-        }
-        return sorted(found)
+    # -- what the data plane routes over ----------------------------------------------------
 
     def entries(self) -> list[PoolEntry]:
         return list(self._pools.values())
