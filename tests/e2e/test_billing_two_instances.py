@@ -5,6 +5,7 @@ commits do not exceed their estimates; see README "Billing, payments and guard r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -127,24 +128,11 @@ async def test_two_servers_share_the_windows_and_never_overspend(
     tmp_path: Path, postgres_dsn: str, redis_url: str, upstream: str
 ) -> None:
     base = _base_env(postgres_dsn, redis_url, upstream)
-    procs = []
-    urls = []
-    try:
-        for name in ("a", "b"):  # one after the other: the first applies the migrations
-            env = {**base, "PORT": str(free_port()), "DATA_DIR": str(tmp_path / name)}
-            procs.append(_start(env, tmp_path, tmp_path / f"{name}.log"))
-            urls.append(f"http://127.0.0.1:{env['PORT']}")
+    with _two_servers(tmp_path, base) as servers:
+        urls = [url for _, url in servers]
         async with httpx.AsyncClient(timeout=30) as client:
-            email, password = "two@example.com", "correct horse battery staple"
-            registered = await client.post(
-                urls[0] + "/api/v1/auth/register", json={"email": email, "password": password}
-            )
-            assert registered.status_code == 201, registered.text
-            login = await client.post(
-                urls[1] + "/api/v1/auth/login", json={"email": email, "password": password}
-            )
-            assert login.status_code == 200, login.text
-            headers = {"Authorization": f"Bearer {login.json()['token']}"}
+            token = await _login(client, urls, "two@example.com")
+            headers = {"Authorization": f"Bearer {token}"}
             body = {
                 "model": "stub",
                 "max_tokens": MAX_TOKENS,
@@ -181,10 +169,7 @@ async def test_two_servers_share_the_windows_and_never_overspend(
                 ).json()
                 assert spending["shared"] is True
                 assert spending["windows"][0]["spent"] == "1.000000"
-    finally:
-        for proc in procs:
-            _stop(proc)
-    for proc in procs:
+    for proc, _ in servers:
         assert proc.returncode == 0
     # Both servers drained their batched ledger rows at shutdown: 10 x 0.10 debited, once.
     import asyncpg
@@ -207,14 +192,33 @@ async def test_two_servers_share_the_windows_and_never_overspend(
                 assert not (billing and record["level"] in ("error", "critical")), line
 
 
-def _two_servers(tmp_path: Path, base: dict[str, str]) -> list[tuple[subprocess.Popen[bytes], str]]:
-    servers = []
-    for name in ("a", "b"):  # one after the other: the first applies the migrations
-        env = {**base, "PORT": str(free_port()), "DATA_DIR": str(tmp_path / name)}
-        servers.append(
-            (_start(env, tmp_path, tmp_path / f"{name}.log"), f"http://127.0.0.1:{env['PORT']}")
-        )
-    return servers
+@contextlib.contextmanager
+def _two_servers(
+    tmp_path: Path, base: dict[str, str]
+) -> Iterator[list[tuple[subprocess.Popen[bytes], str]]]:
+    """Two servers on one database and Redis; both stopped on the way out, whatever failed."""
+    servers: list[tuple[subprocess.Popen[bytes], str]] = []
+    try:
+        for name in ("a", "b"):  # one after the other: the first applies the migrations
+            env = {**base, "PORT": str(free_port()), "DATA_DIR": str(tmp_path / name)}
+            proc = _start(env, tmp_path, tmp_path / f"{name}.log")
+            servers.append((proc, f"http://127.0.0.1:{env['PORT']}"))
+        yield servers
+    finally:
+        for proc, _ in servers:
+            _stop(proc)
+
+
+async def _login(client: httpx.AsyncClient, urls: list[str], email: str) -> str:
+    """Register on the first server, log in on the second: the access token."""
+    password = "correct horse battery staple"
+    credentials = {"email": email, "password": password}
+    registered = await client.post(urls[0] + "/api/v1/auth/register", json=credentials)
+    assert registered.status_code == 201, registered.text
+    login = await client.post(urls[1] + "/api/v1/auth/login", json=credentials)
+    assert login.status_code == 200, login.text
+    token: str = login.json()["token"]
+    return token
 
 
 async def test_two_servers_count_one_rate_limit(
@@ -227,19 +231,10 @@ async def test_two_servers_count_one_rate_limit(
         "RATE_LIMIT_PER_MINUTE": "5",
         "GUARDRAILS_ENABLED": "false",
     }
-    servers = _two_servers(tmp_path, base)
-    try:
+    with _two_servers(tmp_path, base) as servers:
         urls = [url for _, url in servers]
         async with httpx.AsyncClient(timeout=30) as client:
-            email, password = "rate@example.com", "correct horse battery staple"
-            registered = await client.post(
-                urls[0] + "/api/v1/auth/register", json={"email": email, "password": password}
-            )
-            assert registered.status_code == 201, registered.text
-            login = await client.post(
-                urls[1] + "/api/v1/auth/login", json={"email": email, "password": password}
-            )
-            token = login.json()["token"]
+            token = await _login(client, urls, "rate@example.com")
             key = await client.post(
                 urls[0] + "/api/v1/auth/apikeys",
                 json={"name": "k", "scopes": ["inference"]},
@@ -260,9 +255,6 @@ async def test_two_servers_count_one_rate_limit(
                 )
                 for i in range(10)
             ]
-    finally:
-        for proc, _ in servers:
-            _stop(proc)
     codes = [r.status_code for r in statuses]
     assert set(codes) <= {200, 429}, [r.text[:200] for r in statuses]
     # 5 per minute for the user across both servers; creating the key took one of them.

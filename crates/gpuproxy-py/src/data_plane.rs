@@ -27,6 +27,7 @@ use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
+use crate::forward::seconds;
 use crate::limits::PyRateLimiter;
 use crate::pool::PyPool;
 
@@ -68,8 +69,6 @@ pub struct PyDataPlane {
     threads: usize,
     backlog: i32,
     bound: Mutex<Option<SocketAddr>>,
-    /// Read as a counter where a feature is off.
-    zero: std::sync::atomic::AtomicU64,
     /// Usage row ids: a per-process random prefix and a sequence (unique without a uuid).
     row_prefix: String,
     row_seq: std::sync::atomic::AtomicU64,
@@ -81,17 +80,6 @@ impl std::fmt::Debug for PyDataPlane {
             .field("address", &self.address)
             .finish_non_exhaustive()
     }
-}
-
-fn secs(name: &str, v: f64) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(v)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| {
-            PyValueError::new_err(format!(
-                "{name} must be a positive number of seconds, got {v}"
-            ))
-        })
 }
 
 fn digest_of(b: &[u8]) -> PyResult<Digest> {
@@ -165,10 +153,10 @@ impl PyDataPlane {
             .next()
             .ok_or_else(|| PyValueError::new_err("host: no address"))?;
         let forward = ForwardConfig {
-            connect_timeout: secs("connect_timeout_s", connect_timeout_s)?,
-            first_byte_timeout: secs("first_byte_timeout_s", first_byte_timeout_s)?,
+            connect_timeout: seconds("connect_timeout_s", connect_timeout_s)?,
+            first_byte_timeout: seconds("first_byte_timeout_s", first_byte_timeout_s)?,
             total_timeout: total_timeout_s
-                .map(|t| secs("total_timeout_s", t))
+                .map(|t| seconds("total_timeout_s", t))
                 .transpose()?,
             max_request_body: max_request_bytes as u64 + 4096,
             ..ForwardConfig::default()
@@ -176,11 +164,11 @@ impl PyDataPlane {
         let config = GatewayConfig {
             max_request_bytes,
             default_max_tokens,
-            queue_timeout: secs("queue_timeout_s", queue_timeout_s)?,
-            queue_max_timeout: secs("queue_max_timeout_s", queue_max_timeout_s)?,
+            queue_timeout: seconds("queue_timeout_s", queue_timeout_s)?,
+            queue_max_timeout: seconds("queue_max_timeout_s", queue_max_timeout_s)?,
             queue_max_depth,
-            stall_timeout: secs("stall_timeout_s", stall_timeout_s)?,
-            callback_timeout: secs("callback_timeout_s", callback_timeout_s)?,
+            stall_timeout: seconds("stall_timeout_s", stall_timeout_s)?,
+            callback_timeout: seconds("callback_timeout_s", callback_timeout_s)?,
             callback_queue,
             usage_ring,
             billing,
@@ -202,7 +190,6 @@ impl PyDataPlane {
             threads: threads.max(1),
             backlog,
             bound: Mutex::new(None),
-            zero: std::sync::atomic::AtomicU64::new(0),
             row_prefix: format!("{:012x}", fastrand::u64(..) >> 16),
             row_seq: std::sync::atomic::AtomicU64::new(0),
         })
@@ -287,7 +274,9 @@ impl PyDataPlane {
     ) -> PyResult<usize> {
         let d = digest_of(digest)?;
         let p = principal_fields.map(|t| Arc::new(principal(t)));
-        self.core.keys.insert(d, p.clone(), secs("ttl_s", ttl_s)?);
+        self.core
+            .keys
+            .insert(d, p.clone(), seconds("ttl_s", ttl_s)?);
         let answer = match p {
             Some(p) => AuthAnswer::Known(p),
             None => AuthAnswer::Denied,
@@ -317,7 +306,7 @@ impl PyDataPlane {
             &user,
             lease_id,
             amount,
-            secs("ttl_s", ttl_s)?,
+            seconds("ttl_s", ttl_s)?,
             single_use,
         );
         Ok(self
@@ -403,9 +392,6 @@ impl PyDataPlane {
 
     /// Drops cached credentials: kind `key` (key id), `sess` (session id), `user`, `all`.
     fn invalidate(&self, kind: &str, ident: &str) -> usize {
-        if kind == "all" {
-            return self.core.keys.invalidate("all", ident);
-        }
         self.core.keys.invalidate(kind, ident)
     }
 
@@ -513,16 +499,15 @@ impl PyDataPlane {
             ("callbacks_asked", &self.core.control.asked),
             ("callbacks_overflowed", &self.core.control.overflowed),
             ("callbacks_timed_out", &self.core.control.timed_out),
-            (
-                "rate_limit_local_fallbacks",
-                self.core
-                    .shared_limits
-                    .as_ref()
-                    .map_or(&self.zero, |s| &s.fallbacks),
-            ),
         ] {
             d.set_item(k, v.load(Relaxed))?;
         }
+        let fallbacks = self
+            .core
+            .shared_limits
+            .as_ref()
+            .map_or(0, |s| s.fallbacks.load(Relaxed));
+        d.set_item("rate_limit_local_fallbacks", fallbacks)?;
         d.set_item("callbacks_queued", self.core.control.queued())?;
         d.set_item("callbacks_in_flight", self.core.control.in_flight())?;
         d.set_item("usage_queued", self.core.ring.queued())?;

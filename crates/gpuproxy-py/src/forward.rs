@@ -61,7 +61,8 @@ pub struct Forwarder {
     runtime_threads: usize,
 }
 
-fn seconds(name: &str, value: f64) -> PyResult<Duration> {
+/// A positive duration from Python seconds, or ValueError naming `name`.
+pub(crate) fn seconds(name: &str, value: f64) -> PyResult<Duration> {
     Duration::try_from_secs_f64(value)
         .ok()
         .filter(|d| !d.is_zero())

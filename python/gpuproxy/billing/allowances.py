@@ -115,8 +115,7 @@ class AllowanceBook:
                 allowance.spent,
             )
         reservation = allowance.reservation
-        reservation.settled = True
-        guard = reservation.take_guard()
+        guard = reservation.take_guard()  # (settles the handle: no release at collection)
         self.billing.guard.commit(guard, max(spent, allowance.spent))
         self.billing.gate.settle(reservation.user_id, allowance.held_left, 0)
 

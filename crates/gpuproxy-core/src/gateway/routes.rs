@@ -41,8 +41,8 @@ impl Price {
 /// One immutable snapshot of the routing and price tables.
 #[derive(Debug, Default)]
 pub struct RouteTable {
-    /// (owner, model) -> own pool
-    own: HashMap<(Arc<str>, Arc<str>), Arc<PoolRoute>>,
+    /// owner -> model -> own pool (two lookups by `&str`, no allocation per request)
+    own: HashMap<Arc<str>, HashMap<Arc<str>, Arc<PoolRoute>>>,
     /// model -> shared pools
     shared: HashMap<Arc<str>, Vec<Arc<PoolRoute>>>,
     prices: HashMap<Arc<str>, Price>,
@@ -67,7 +67,9 @@ impl RouteTable {
 
     pub fn add_own(&mut self, owner: &str, model: &str, route: PoolRoute) {
         self.own
-            .insert((owner.into(), model.into()), Arc::new(route));
+            .entry(owner.into())
+            .or_default()
+            .insert(model.into(), Arc::new(route));
     }
 
     pub fn add_shared(&mut self, model: &str, route: PoolRoute) {
@@ -89,13 +91,7 @@ impl RouteTable {
     }
 
     pub fn route(&self, user_id: &str, model: &str) -> Option<Route> {
-        // (A tuple key of Arc<str> cannot be borrowed as (&str, &str): look up by owner
-        // among the few own pools of this model instead of allocating two Arcs.)
-        let own = self
-            .own
-            .iter()
-            .find(|((o, m), _)| &**o == user_id && &**m == model)
-            .map(|(_, r)| Arc::clone(r));
+        let own = self.own.get(user_id).and_then(|m| m.get(model)).cloned();
         let shared = self.shared.get(model);
         if own.is_none() && shared.is_none_or(Vec::is_empty) {
             return None;
@@ -116,9 +112,11 @@ impl RouteTable {
     pub fn models_for(&self, user_id: &str) -> Vec<Arc<str>> {
         let mut out: Vec<Arc<str>> = self
             .own
-            .iter()
-            .filter(|((o, _), r)| &**o == user_id && r.pool.snapshot().routable > 0)
-            .map(|((_, m), _)| Arc::clone(m))
+            .get(user_id)
+            .into_iter()
+            .flatten()
+            .filter(|(_, r)| r.pool.snapshot().routable > 0)
+            .map(|(m, _)| Arc::clone(m))
             .chain(
                 self.shared
                     .iter()

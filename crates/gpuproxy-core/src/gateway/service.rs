@@ -185,11 +185,10 @@ async fn serve_inference(
         .inspect_err(|stop| settlement.status = stop.status())?;
     let session = headers.get("x-session-id").map(HeaderValue::as_bytes);
     let affinity: &[u8] = session.unwrap_or(principal.user_id.as_bytes());
-    let route_key: Arc<str> = format!("{}\u{0}{}", principal.user_id, parsed.model).into();
     let slot = upstream::take_slot(
         dp,
         &route,
-        &route_key,
+        (&principal.user_id, &parsed.model),
         principal.priority,
         Some(affinity),
         limit,

@@ -85,10 +85,12 @@ pub fn time_limit(dp: &DataPlane, headers: &HeaderMap) -> Result<Duration, ApiEr
     )
 }
 
+/// A slot on `route`, waiting in the admission queue (labelled `user`/`model` for
+/// monitoring) when every backend is busy.
 pub async fn take_slot(
     dp: &DataPlane,
     route: &Route,
-    route_key: &Arc<str>,
+    (user, model): (&str, &str),
     priority: i32,
     affinity: Option<&[u8]>,
     limit: Duration,
@@ -96,9 +98,11 @@ pub async fn take_slot(
     if let Some(slot) = try_take(route, affinity)? {
         return Ok(slot);
     }
+    // Only a request that has to wait pays for its label.
+    let label: Arc<str> = format!("{user}\u{0}{model}").into();
     match dp
         .admission
-        .wait(route_key, pool_ids(route), priority, limit, || {
+        .wait(&label, pool_ids(route), priority, limit, || {
             try_take(route, affinity)
         })
         .await
