@@ -9,7 +9,7 @@ PIP := $(VENV)/bin/pip
 # Optimised without LTO: quick to build, fast enough to serve. `make build-prod` uses full LTO.
 PROFILE ?= fastrel
 
-.PHONY: help run test lint rust-test py-test stubtest wheel-check bench build-prod develop clean
+.PHONY: help run test lint rust-test py-test fuzz stubtest wheel-check bench build-prod develop clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -22,9 +22,9 @@ $(VENV)/bin/activate:
 develop: $(VENV)/bin/activate ## build the Rust extension and install the project (+ test tools) into .venv
 	$(VENV)/bin/maturin develop --quiet --profile $(PROFILE) --extras test
 
-run: develop ## set up .venv, migrate, and start the server on 127.0.0.1:8080 (SQLite, in-memory state)
+run: develop ## set up .venv, migrate, and start the server on 127.0.0.1:8080 (SQLite, in-memory state; new accounts start with 10 USD of credit)
 	$(VENV)/bin/aiserve-gpuproxy-admin migrate
-	exec $(VENV)/bin/aiserve-gpuproxyd
+	NEW_USER_CREDIT_USD=$${NEW_USER_CREDIT_USD:-10} exec $(VENV)/bin/aiserve-gpuproxyd
 
 lint: develop ## cargo fmt --check, clippy -D warnings, ruff, mypy --strict, stubtest
 	cargo fmt --all -- --check
@@ -39,6 +39,12 @@ rust-test: ## Rust unit and property tests
 
 py-test: develop ## pytest (unit, PostgreSQL, Redis, end-to-end)
 	$(PY) -m pytest -q
+
+# Examples per API operation for `make fuzz` (`make test` runs the same test with 8).
+FUZZ_EXAMPLES ?= 300
+
+fuzz: develop ## long schemathesis run over the OpenAPI schema (FUZZ_EXAMPLES per operation, default 300)
+	GPUPROXY_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q tests/api/test_fuzz_openapi.py
 
 wheel-check: $(VENV)/bin/activate ## build a wheel, install it into a fresh venv, run each command's --help
 	rm -rf dist/wheel-check && mkdir -p dist/wheel-check

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
+from tests.fakes.redis_server import PrivateRedis
 from tests.helpers import TEST_JWT_SECRET
 
 from gpuproxy.config import Settings, load_settings
@@ -54,7 +55,13 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     """Settings on a temporary DATA_DIR; keyword arguments are environment variables."""
 
     def build(**env: str) -> Settings:
-        values = {"DATA_DIR": str(tmp_path / "data"), "JWT_SECRET": TEST_JWT_SECRET}
+        # Credits are enforced by default (fail closed); tests of other areas run with
+        # free usage, and the credit tests turn it on (tests/billing, test_starting_credit).
+        values = {
+            "DATA_DIR": str(tmp_path / "data"),
+            "JWT_SECRET": TEST_JWT_SECRET,
+            "CREDITS_ENFORCED": "false",
+        }
         values.update(env)
         return load_settings(env=values, env_file=None)
 
@@ -157,3 +164,12 @@ def any_kv(request: pytest.FixtureRequest) -> KeyValueStore:
 
 def pytest_configure(config: Any) -> None:
     os.environ.setdefault("GPUPROXY_TESTING", "1")
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A redis-server of the test's own, which it may kill and restart (never the shared one)."""
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.kill()

@@ -47,6 +47,9 @@ def test_env_wins_over_env_file(tmp_path: Path) -> None:
         ("GUARDRAILS_MAX_61MIN_RATE", "5", "GUARDRAILS_MAX_61MIN_RATE is not a guard-rail window"),
         ("REDIS_URL", "localhost:6379", "REDIS_URL='localhost:6379' is invalid"),
         ("SYSLOG_FACILITY", "LOG_NOPE", "SYSLOG_FACILITY='LOG_NOPE' is invalid"),
+        # A private key (or a file path) must never be sent to io.net as the VMs' key.
+        ("IONET_SSH_PUBLIC_KEY", "-----BEGIN OPENSSH PRIVATE KEY-----", "IONET_SSH_PUBLIC_KEY"),
+        ("IONET_SSH_PUBLIC_KEY", "~/.ssh/id_ed25519.pub", "IONET_SSH_PUBLIC_KEY is invalid"),
     ],
 )
 def test_bad_values_name_the_variable(tmp_path: Path, name: str, value: str, expected: str) -> None:

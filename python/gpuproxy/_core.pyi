@@ -154,6 +154,7 @@ class Pool:
         price_per_hour_micros: int = 0,
         provider: str | None = None,
         region: str | None = None,
+        authorization: str | None = None,
     ) -> None: ...
     def remove_backend(self, id: str) -> None: ...
     def drain(self, id: str) -> None: ...
@@ -403,7 +404,7 @@ class SendWait:
 
 # --- end forwarding ---
 
-_Principal = tuple[str, str | None, str | None, bool, int, tuple[str, int] | None, int | None]
+_Principal = tuple[str, str | None, str | None, bool, int, list[tuple[str, int]], int | None]
 _Callback = tuple[Literal["auth"], bytes, bytes] | tuple[Literal["allowance"], str, int]
 
 @final
@@ -411,7 +412,7 @@ class DataPlane:
     """The Rust listener serving the OpenAI hot path (see gpuproxy.gateway.data_plane).
 
     Principal tuples: (user_id, api_key_id, session_id, can_infer, priority,
-    (rate-limit bucket, per minute) or None, key expiry unix ms or None).
+    [(rate-limit bucket, per minute)] counted in order, key expiry unix ms or None).
     """
 
     def __new__(

@@ -20,6 +20,7 @@ from gpuproxy.accounts.middleware import AuthMiddleware
 from gpuproxy.accounts.startup import start_accounts
 from gpuproxy.api.errors import EXCEPTION_HANDLERS
 from gpuproxy.api.forwarded import ForwardedClient
+from gpuproxy.api.openapi_errors import SECURITY_COMPONENTS, ErrorDocsPlugin
 from gpuproxy.api.request_id import RequestIdMiddleware
 from gpuproxy.api.routes import ROUTE_HANDLERS
 from gpuproxy.billing.service import start_billing
@@ -90,12 +91,14 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
         dependencies={"services": Provide(_provide_services, sync_to_thread=False)},
         middleware=[request_id_middleware, *MIDDLEWARE],
         exception_handlers=EXCEPTION_HANDLERS,
+        plugins=[ErrorDocsPlugin()],
         lifespan=[lifespan],
         cors_config=CORSConfig(allow_origins=[], allow_headers=["*"]),
         openapi_config=OpenAPIConfig(
             title="aiserve-gpuproxy",
             version=__version__,
             path="/schema",
+            components=SECURITY_COMPONENTS,
             render_plugins=[SwaggerRenderPlugin()],
         ),
         logging_config=None,

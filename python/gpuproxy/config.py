@@ -6,8 +6,10 @@ the variable and the accepted values. Variable names follow the product seeds.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -90,13 +92,19 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     syslog_facility: str = "LOG_LOCAL0"  # SYSLOG_FACILITY
     lb_strategy: str = "p2c_ewma"  # LB_STRATEGY
     lb_enabled: bool = True  # LB_ENABLED
-    guardrails_enabled: bool = False  # GUARDRAILS_ENABLED
+    guardrails_enabled: bool = True  # GUARDRAILS_ENABLED
     #: window minutes -> limit in micro-dollars (GUARDRAILS_MAX_<WINDOW>_RATE, in dollars)
     guardrail_limits: dict[int, int] = msgspec.field(default_factory=dict)
     vastai_api_key: str = ""  # VASTAI_API_KEY
     vastai_url: str = "https://console.vast.ai"  # VASTAI_URL
+    #: VASTAI_PACING_SCALE: multiplies vast.ai's published per-endpoint call intervals that
+    #: the client keeps to (1 = as published; 0 = no client-side pacing, e.g. against a fake).
+    vastai_pacing_scale: float = 1.0
     ionet_api_key: str = ""  # IONET_API_KEY
     ionet_url: str = "https://api.io.solutions"  # IONET_URL
+    #: OpenSSH public key installed on io.net VMs (their deploy requires one); without it
+    #: only io.net containers (a rent naming an image) can be rented.
+    ionet_ssh_public_key: str = ""  # IONET_SSH_PUBLIC_KEY
     stripe_secret_key: str = ""  # STRIPE_SECRET_KEY
     stripe_webhook_secret: str = ""  # STRIPE_WEBHOOK_SECRET
     stripe_api_base: str = ""  # STRIPE_API_BASE (tests point it at a fake)
@@ -111,7 +119,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     crypto_confirmations: int = 12  # CRYPTO_CONFIRMATIONS (blocks before crediting)
     afterdark_webhook_secret: str = ""  # AFTERDARK_WEBHOOK_SECRET (default AFTERDARK_API_KEY)
     public_url: str = ""  # PUBLIC_URL (checkout return and callback URLs; default host:port)
-    credits_enforced: bool = False  # CREDITS_ENFORCED (refuse with 402 past credits_cap)
+    credits_enforced: bool = True  # CREDITS_ENFORCED (refuse with 402 past credits_cap)
+    #: credit every new self-registered account starts with (NEW_USER_CREDIT_USD, dollars)
+    new_user_credit: int = 0
     credits_default_cap: int = 0  # CREDITS_DEFAULT_CAP (dollars of overage; micro-dollars)
     billing_flush_interval_ms: int = 250  # BILLING_FLUSH_INTERVAL_MS (batched ledger writes)
     gpu_accrual_interval_seconds: int = 60  # GPU_ACCRUAL_INTERVAL_SECONDS
@@ -119,6 +129,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     gpu_poll_interval_seconds: float = 30.0  # GPU_POLL_INTERVAL_SECONDS (availability poller)
     gpu_offer_cache_seconds: float = 10.0  # GPU_OFFER_CACHE_SECONDS (offer listing cache)
     gpu_start_timeout_seconds: float = 900.0  # GPU_START_TIMEOUT_SECONDS (then destroyed)
+    #: GPU_ORPHAN_REAP_INTERVAL_SECONDS: how often marketplace instances that carry our mark
+    #: but have no live rental record are destroyed (0 = never).
+    gpu_orphan_reap_interval_seconds: float = 600.0
+    #: GPU_ORPHAN_GRACE_SECONDS: an orphan is destroyed only once it is at least this old.
+    gpu_orphan_grace_seconds: float = 900.0
     # --- inference gateway (gpuproxy.gateway) ---
     gateway_worker_max_concurrency: int = 64  # GATEWAY_WORKER_MAX_CONCURRENCY (0 = unlimited)
     gateway_queue_max_depth: int = 1000  # GATEWAY_QUEUE_MAX_DEPTH (waiters per model route)
@@ -130,16 +145,23 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     gateway_default_output_price: int = 0
     gateway_upstreams: str = ""  # GATEWAY_UPSTREAMS: model=url,... (static shared workers)
     gateway_proxy_allowlist: tuple[str, ...] = ()  # GATEWAY_PROXY_ALLOWLIST: hosts, *.x, CIDRs
+    #: CIDRs where a worker without an instance (operator-run) may register; public otherwise
+    worker_allowed_networks: tuple[str, ...] = ()  # WORKER_ALLOWED_NETWORKS
     gateway_connect_timeout_s: float = 5.0  # GATEWAY_CONNECT_TIMEOUT_SECONDS
     gateway_first_byte_timeout_s: float = 300.0  # GATEWAY_FIRST_BYTE_TIMEOUT_SECONDS
+    #: a whole exchange, request to last byte (a worker trickling bytes forever is cut)
+    gateway_total_timeout_s: float = 3600.0  # GATEWAY_TOTAL_TIMEOUT_SECONDS
     gateway_max_request_bytes: int = 16 * 1024 * 1024  # GATEWAY_MAX_REQUEST_BYTES
+    #: largest answer /api/v1/gpu/proxy buffers without `stream: true` (then 502)
+    gateway_proxy_max_response_bytes: int = 16 * 1024 * 1024  # GATEWAY_PROXY_MAX_RESPONSE_BYTES
     gateway_usage_batch_size: int = 500  # GATEWAY_USAGE_BATCH_SIZE
     gateway_usage_flush_ms: int = 500  # GATEWAY_USAGE_FLUSH_MS
     # --- the Rust data plane (gpuproxy.gateway.data_plane) ---
     #: spend reserved at once for a user's requests in one process (micro-dollars, USD)
     gateway_allowance_micros: int = 1_000_000  # GATEWAY_ALLOWANCE_MICROS
     gateway_allowance_ttl_ms: int = 2000  # GATEWAY_ALLOWANCE_TTL_MS (then re-checked)
-    gateway_stall_timeout_s: float = 120.0  # GATEWAY_STALL_TIMEOUT_SECONDS (between chunks)
+    #: between two chunks of an answer (data plane and /api/v1/gpu/proxy)
+    gateway_stall_timeout_s: float = 120.0  # GATEWAY_STALL_TIMEOUT_SECONDS
     gateway_data_plane_threads: int = 1  # GATEWAY_DATA_PLANE_THREADS (tokio workers)
     gateway_usage_ring: int = 65_536  # GATEWAY_USAGE_RING (settlements buffered for Python)
     #: nice value of the control plane's threads next to the data plane (0 = unchanged)
@@ -239,6 +261,13 @@ class _Reader:
             return lowered
 
         return self.parse(name, default, parse, "one of " + ", ".join(c or '""' for c in choices))
+
+
+def _pacing_scale(value: str) -> float:
+    scale = float(value)
+    if not 0.0 <= scale <= 100.0:  # also refuses nan and inf
+        raise ValueError(value)
+    return scale
 
 
 def _redis_url(reader: _Reader) -> str:
@@ -427,12 +456,16 @@ def load_settings(
         syslog_facility=_syslog_facility(r),
         lb_strategy=lb_strategy,
         lb_enabled=r.boolean("LB_ENABLED", True),
-        guardrails_enabled=r.boolean("GUARDRAILS_ENABLED", False),
+        guardrails_enabled=r.boolean("GUARDRAILS_ENABLED", True),
         guardrail_limits=_guardrail_limits(r),
         vastai_api_key=r.text("VASTAI_API_KEY", ""),
         vastai_url=r.text("VASTAI_URL", "https://console.vast.ai").rstrip("/"),
+        vastai_pacing_scale=r.parse(
+            "VASTAI_PACING_SCALE", 1.0, _pacing_scale, "a number from 0 to 100"
+        ),
         ionet_api_key=r.text("IONET_API_KEY", ""),
         ionet_url=r.text("IONET_URL", "https://api.io.solutions").rstrip("/"),
+        ionet_ssh_public_key=_ssh_public_key(r.text("IONET_SSH_PUBLIC_KEY", "").strip()),
         stripe_secret_key=r.text("STRIPE_SECRET_KEY", ""),
         stripe_webhook_secret=r.text("STRIPE_WEBHOOK_SECRET", ""),
         stripe_api_base=r.text("STRIPE_API_BASE", "").rstrip("/"),
@@ -447,7 +480,8 @@ def load_settings(
         crypto_confirmations=r.integer("CRYPTO_CONFIRMATIONS", 12, 1, 10_000),
         afterdark_webhook_secret=r.text("AFTERDARK_WEBHOOK_SECRET", ""),
         public_url=r.text("PUBLIC_URL", "").rstrip("/"),
-        credits_enforced=r.boolean("CREDITS_ENFORCED", False),
+        credits_enforced=r.boolean("CREDITS_ENFORCED", True),
+        new_user_credit=_dollars(r, "NEW_USER_CREDIT_USD"),
         credits_default_cap=_dollars(r, "CREDITS_DEFAULT_CAP"),
         billing_flush_interval_ms=r.integer("BILLING_FLUSH_INTERVAL_MS", 250, 10, 60_000),
         gpu_accrual_interval_seconds=r.integer("GPU_ACCRUAL_INTERVAL_SECONDS", 60, 1, 3600),
@@ -455,6 +489,10 @@ def load_settings(
         gpu_poll_interval_seconds=_seconds(r, "GPU_POLL_INTERVAL_SECONDS", 30.0, 0.1, 86_400),
         gpu_offer_cache_seconds=_seconds(r, "GPU_OFFER_CACHE_SECONDS", 10.0, 0.0, 3600),
         gpu_start_timeout_seconds=_seconds(r, "GPU_START_TIMEOUT_SECONDS", 900.0, 10.0, 86_400),
+        gpu_orphan_reap_interval_seconds=_seconds(
+            r, "GPU_ORPHAN_REAP_INTERVAL_SECONDS", 600.0, 0.0, 86_400
+        ),
+        gpu_orphan_grace_seconds=_seconds(r, "GPU_ORPHAN_GRACE_SECONDS", 900.0, 0.0, 604_800),
         **_gateway_settings(r),
     )
 
@@ -469,9 +507,12 @@ class _GatewayFields(TypedDict):
     gateway_default_output_price: int
     gateway_upstreams: str
     gateway_proxy_allowlist: tuple[str, ...]
+    worker_allowed_networks: tuple[str, ...]
     gateway_connect_timeout_s: float
     gateway_first_byte_timeout_s: float
+    gateway_total_timeout_s: float
     gateway_max_request_bytes: int
+    gateway_proxy_max_response_bytes: int
     gateway_usage_batch_size: int
     gateway_usage_flush_ms: int
     gateway_allowance_micros: int
@@ -507,6 +548,17 @@ def _gateway_settings(r: _Reader) -> _GatewayFields:
     allowlist = tuple(
         entry.strip() for entry in r.text("GATEWAY_PROXY_ALLOWLIST", "").split(",") if entry.strip()
     )
+
+    def networks(value: str) -> tuple[str, ...]:
+        entries = tuple(e.strip() for e in value.split(",") if e.strip())
+        for entry in entries:
+            ipaddress.ip_network(entry, strict=False)
+        return entries
+
+    no_networks: tuple[str, ...] = ()
+    worker_networks = r.parse(
+        "WORKER_ALLOWED_NETWORKS", no_networks, networks, "comma-separated CIDRs such as 10.0.0.0/8"
+    )
     return {
         "gateway_worker_max_concurrency": r.integer(
             "GATEWAY_WORKER_MAX_CONCURRENCY", 64, 0, 1_000_000
@@ -521,12 +573,17 @@ def _gateway_settings(r: _Reader) -> _GatewayFields:
         "gateway_default_output_price": price("GATEWAY_DEFAULT_OUTPUT_PRICE"),
         "gateway_upstreams": r.text("GATEWAY_UPSTREAMS", ""),
         "gateway_proxy_allowlist": allowlist,
+        "worker_allowed_networks": worker_networks,
         "gateway_connect_timeout_s": seconds("GATEWAY_CONNECT_TIMEOUT_SECONDS", 5.0, 0.01, 600),
         "gateway_first_byte_timeout_s": seconds(
             "GATEWAY_FIRST_BYTE_TIMEOUT_SECONDS", 300.0, 0.01, 86_400
         ),
+        "gateway_total_timeout_s": seconds("GATEWAY_TOTAL_TIMEOUT_SECONDS", 3600.0, 0.01, 604_800),
         "gateway_max_request_bytes": r.integer(
             "GATEWAY_MAX_REQUEST_BYTES", 16 * 1024 * 1024, 1024, 1 << 31
+        ),
+        "gateway_proxy_max_response_bytes": r.integer(
+            "GATEWAY_PROXY_MAX_RESPONSE_BYTES", 16 * 1024 * 1024, 1024, 1 << 31
         ),
         "gateway_usage_batch_size": r.integer("GATEWAY_USAGE_BATCH_SIZE", 500, 1, 100_000),
         "gateway_usage_flush_ms": r.integer("GATEWAY_USAGE_FLUSH_MS", 500, 10, 60_000),
@@ -557,4 +614,14 @@ def _syslog_facility(r: _Reader) -> str:
             f"SYSLOG_FACILITY={r.raw('SYSLOG_FACILITY')!r} is invalid: expected one of "
             + ", ".join(_FACILITIES)
         )
+    return value
+
+
+_SSH_PUBLIC_KEY = re.compile(r"^(ssh-[a-z0-9-]+|ecdsa-sha2-[a-z0-9-]+|sk-[a-z0-9@.-]+) \S+")
+
+
+def _ssh_public_key(value: str) -> str:
+    # A private key or a path here would be sent to io.net as is; refuse both at start.
+    if value and not _SSH_PUBLIC_KEY.match(value):
+        raise ConfigError("IONET_SSH_PUBLIC_KEY is invalid: expected an OpenSSH public key line")
     return value

@@ -16,6 +16,7 @@ from gpuproxy.config import Settings
 from gpuproxy.storage.database import Database, open_database
 from gpuproxy.storage.kv import KeyValueStore, open_kv
 from gpuproxy.storage.migrations import apply_migrations
+from gpuproxy.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from gpuproxy.accounts.service import AccountsService
@@ -36,6 +37,8 @@ class Services:
     shutdown_hooks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     #: Background tasks owned by the app; cancelled at shutdown after the hooks ran.
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    #: Long-lived loops, restarted after errors; their state is in /health/ready and metrics.
+    supervisor: Supervisor = field(default_factory=Supervisor)
     #: Users, tokens, API keys, sessions, rate limits (set by the accounts startup hook).
     accounts: AccountsService | None = None
     #: GPU offers, rentals, reservations, availability (set by providers' startup hook).
@@ -59,12 +62,17 @@ class Services:
         task.add_done_callback(self.tasks.discard)
         return task
 
+    def supervise(self, name: str, factory: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
+        """Run a loop for the app's lifetime, restarted with back-off whenever it raises."""
+        return self.supervisor.run(name, factory)
+
     async def close(self) -> None:
         for hook in reversed(self.shutdown_hooks):
             try:
                 await hook()
             except Exception:
                 log.exception("shutdown hook failed")
+        await self.supervisor.close()
         for task in list(self.tasks):
             task.cancel()
         if self.tasks:

@@ -47,12 +47,12 @@ async def start_accounts() -> AsyncIterator[StartAccounts]:
             opened.append(kv)
         service = AccountsService(settings, db, kv)
 
-        def spawn(coro: Awaitable[None], name: str) -> asyncio.Task[None]:
-            task = asyncio.get_running_loop().create_task(coro, name=name)  # type: ignore[arg-type]
+        def supervise(name: str, loop: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
+            task = asyncio.get_running_loop().create_task(loop(), name=name)  # type: ignore[arg-type]
             tasks.append(task)
             return task
 
-        await service.start(spawn)
+        await service.start(supervise)
         services.append(service)
         return service
 

@@ -83,6 +83,16 @@ async def new_user(client: AsyncTestClient[Any], prefix: str = "user") -> tuple[
     return email, (await login(client, email))["token"]
 
 
+async def new_admin(client: AsyncTestClient[Any]) -> tuple[str, str]:
+    """An admin account (made through the service, as the CLI would): (email, access token)."""
+    email = new_email("admin")
+    in_app(
+        client,
+        lambda: accounts_of(client).register(email=email, password=PASSWORD, is_admin=True),
+    )
+    return email, (await login(client, email))["token"]
+
+
 async def new_key(client: AsyncTestClient[Any], token: str, **body: Any) -> dict[str, Any]:
     response = await client.post(
         "/api/v1/auth/apikeys", json={"name": "test key", **body}, headers=bearer(token)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from gpuproxy.accounts.invalidation import InvalidationBus
 from gpuproxy.cli import admin, seed
 from gpuproxy.config import Settings
 
@@ -95,6 +96,42 @@ def test_refusals_exit_1_with_a_message(capsys: pytest.CaptureFixture[str]) -> N
     assert admin.main(["create-user", "k@example.com", PASSWORD, "K"]) == 0
     assert admin.main(["create-apikey", "k@example.com", "x", "--scopes", "admin"]) == 1
     assert "admin" in capsys.readouterr().err
+
+
+def test_apikey_priority_and_limit(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    told: list[tuple[str, str]] = []
+    publish = InvalidationBus.publish
+
+    async def recording(bus: InvalidationBus, kind: str, ident: str) -> None:
+        told.append((kind, ident))
+        await publish(bus, kind, ident)
+
+    monkeypatch.setattr(InvalidationBus, "publish", recording)
+    assert admin.main(["create-user", "p@example.com", PASSWORD, "P"]) == 0
+    key = run_json(capsys, "create-apikey", "p@example.com", "batch", "--priority", "5")
+    assert isinstance(key, dict)
+    assert key["priority"] == 5
+    changed = run_json(capsys, "update-apikey", key["id"], "--priority", "200")
+    assert isinstance(changed, dict)
+    assert changed["priority"] == 200
+    assert ("key", key["id"]) in told  # running servers drop their cached copy
+    limited = run_json(capsys, "update-apikey", key["id"], "--rate-limit", "60")
+    assert isinstance(limited, dict)
+    assert (limited["priority"], limited["rate_limit"]) == (200, 60)
+
+    for argv, message in (
+        (["update-apikey", key["id"], "--priority", "256"], "priority"),
+        (["update-apikey", key["id"]], "--priority"),
+        (["update-apikey", "doesnotexist", "--priority", "1"], "not found"),
+        # The server default (600 a minute) is this user's limit: a key cannot exceed it.
+        (["update-apikey", key["id"], "--rate-limit", "601"], "rate_limit_per_minute"),
+        (["create-apikey", "p@example.com", "x", "--rate-limit", "601"], "rate_limit_per_minute"),
+        (["create-apikey", "p@example.com", "x", "--priority", "-1"], "priority"),
+    ):
+        assert admin.main(argv) == 1, argv
+        assert message in capsys.readouterr().err, argv
 
 
 @pytest.mark.postgres

@@ -11,12 +11,18 @@ from gpuproxy.storage._kv_redis import RedisStore
 from gpuproxy.storage.kv import KeyValueStore
 
 
-def _principal(limit: int | None = None, key: str | None = None) -> Principal:
+def _principal(
+    limit: int | None = None,
+    key_limit: int | None = None,
+    user_id: str | None = None,
+) -> Principal:
+    """A caller; with `key_limit` an API key of its own (a fresh key id each call)."""
     return Principal(
-        user_id=uuid.uuid4().hex,
+        user_id=user_id or uuid.uuid4().hex,
         email="x@example.com",
         rate_limit_per_minute=limit,
-        rate_limit_key=key,
+        api_key_id=None if key_limit is None else "k" + uuid.uuid4().hex,
+        key_rate_limit_per_minute=key_limit,
     )
 
 
@@ -30,13 +36,31 @@ async def test_default_limit_and_unlimited(memory_kv: KeyValueStore) -> None:
     assert await RateLimiter(memory_kv, default_per_minute=0).check(caller) is None
 
 
-async def test_key_limit_wins_over_user_limit(memory_kv: KeyValueStore) -> None:
+async def test_a_tighter_key_limit_applies_on_top_of_the_user_limit(
+    memory_kv: KeyValueStore,
+) -> None:
     limiter = RateLimiter(memory_kv, default_per_minute=1000)
-    key_caller = _principal(limit=2, key="k:abc" + uuid.uuid4().hex)
+    key_caller = _principal(key_limit=2)
     results = [(await limiter.check(key_caller)) for _ in range(3)]
     assert [r.allowed for r in results if r] == [True, True, False]
     assert results[0] is not None
     assert results[0].limit == 2
+
+
+async def test_all_keys_of_a_user_share_the_user_limit(memory_kv: KeyValueStore) -> None:
+    """Before, a key with a limit of its own counted only in its own bucket: ten keys of
+    1,000/min each gave a user limited to 3/min 10,000 requests a minute."""
+    limiter = RateLimiter(memory_kv, default_per_minute=1000)
+    user = uuid.uuid4().hex
+    keys = [_principal(limit=3, key_limit=1_000_000, user_id=user) for _ in range(3)]
+    answers = []
+    for key in keys:
+        for _ in range(2):
+            decision = await limiter.check(key)
+            assert decision is not None
+            answers.append(decision.allowed)
+    assert answers == [True, True, True, False, False, False]
+    assert limiter.buckets(keys[0]) == [(f"u:{user}", 3)], "a looser key limit adds nothing"
 
 
 @pytest.mark.redis

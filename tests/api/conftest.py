@@ -15,7 +15,9 @@ from typing import Any
 import httpx
 import pytest
 from litestar import Litestar
-from tests.fakes.ionet import FakeIoNet
+from litestar.testing import AsyncTestClient
+from tests.accounts.support import FAST, app_client
+from tests.fakes.ionet import TEST_SSH_PUBLIC_KEY, FakeIoNet
 from tests.fakes.vastai import FakeVastAi
 
 from gpuproxy.app import create_app
@@ -33,6 +35,8 @@ BASE_ENV = {
     "RATE_LIMIT_PER_MINUTE": "0",
     "GPU_POLL_INTERVAL_SECONDS": "3600",
     "GPU_OFFER_CACHE_SECONDS": "5",
+    # The fake vast.ai enforces no pacing unless a test asks it to (tests/providers).
+    "VASTAI_PACING_SCALE": "0",
 }
 
 
@@ -58,6 +62,7 @@ def gpu_settings(
         VASTAI_URL=fake_vast.base_url,
         IONET_API_KEY=fake_ionet.api_key,
         IONET_URL=fake_ionet.base_url,
+        IONET_SSH_PUBLIC_KEY=TEST_SSH_PUBLIC_KEY,
     )
 
 
@@ -114,6 +119,15 @@ def providers_of(client: AppClient) -> ProvidersService:
     service = services_of(client).providers
     assert service is not None
     return service
+
+
+@pytest.fixture
+async def accounts_client(
+    make_settings: Callable[..., Settings],
+) -> AsyncIterator[AsyncTestClient[Any]]:
+    """The whole app on the embedded defaults with cheap bcrypt, for the auth route tests."""
+    async with app_client(make_settings(**FAST)) as http:
+        yield http
 
 
 @pytest.fixture

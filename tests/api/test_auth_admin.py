@@ -11,11 +11,10 @@ from litestar.testing import AsyncTestClient
 from tests.accounts.support import (
     FAST,
     PASSWORD,
-    accounts_of,
     app_client,
     bearer,
-    in_app,
     login,
+    new_admin,
     new_email,
     new_key,
     new_user,
@@ -47,16 +46,6 @@ async def client(
         yield c
 
 
-async def _admin(client: Client) -> tuple[str, str]:
-    """An admin account (made through the service, as the CLI would): (email, token)."""
-    email = new_email("admin")
-    in_app(
-        client,
-        lambda: accounts_of(client).register(email=email, password=PASSWORD, is_admin=True),
-    )
-    return email, (await login(client, email))["token"]
-
-
 ADMIN_ROUTES = [
     ("GET", "/api/v1/admin/users"),
     ("POST", "/api/v1/admin/users"),
@@ -65,6 +54,7 @@ ADMIN_ROUTES = [
     ("POST", "/api/v1/admin/users/some-id/logout"),
     ("GET", "/api/v1/admin/users/some-id/apikeys"),
     ("POST", "/api/v1/admin/users/some-id/apikeys"),
+    ("PATCH", "/api/v1/admin/apikeys/some-id"),
     ("DELETE", "/api/v1/admin/apikeys/some-id"),
     ("GET", "/api/v1/admin/audit"),
     ("GET", "/api/v1/admin/stats"),
@@ -73,7 +63,7 @@ ADMIN_ROUTES = [
 
 async def test_admin_routes_refuse_everyone_else(client: Client) -> None:
     _, user = await new_user(client)
-    _, admin = await _admin(client)
+    _, admin = await new_admin(client)
     admin_key_without_scope = (await new_key(client, admin))["key"]
     bodies = {"POST": {"name": "x", "email": new_email(), "password": PASSWORD}, "PATCH": {}}
     for method, path in ADMIN_ROUTES:
@@ -105,7 +95,7 @@ async def test_keys_without_a_scope_get_403(client: Client) -> None:
 
 
 async def test_user_management(client: Client) -> None:
-    _, admin = await _admin(client)
+    _, admin = await new_admin(client)
     headers = bearer(admin)
     created = await client.post(
         "/api/v1/admin/users",
@@ -166,7 +156,7 @@ async def test_user_management(client: Client) -> None:
 
 
 async def test_admin_acts_on_other_users_keys_and_sessions(client: Client) -> None:
-    _, admin = await _admin(client)
+    _, admin = await new_admin(client)
     headers = bearer(admin)
     email, user_token = await new_user(client)
     me = (await client.get("/api/v1/auth/me", headers=bearer(user_token))).json()
@@ -188,7 +178,7 @@ async def test_admin_acts_on_other_users_keys_and_sessions(client: Client) -> No
 
 
 async def test_audit_log_records_security_events(client: Client) -> None:
-    admin_email, admin = await _admin(client)
+    admin_email, admin = await new_admin(client)
     email, token = await new_user(client)
     failed = await client.post(
         "/api/v1/auth/login", json={"email": email, "password": "wrong-pass"}

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from tests.billing.support import BILLING_ENV, BillingApp, billing_app
 from tests.fakes.jsonrpc_chain import FakeChain
+from tests.fakes.jsonrpc_contract import JSONRPC
 
 from gpuproxy.config import Settings
 
@@ -176,5 +177,103 @@ async def test_crypto_needs_a_configured_network_and_wallet(
             json={"amount": 5},
             headers={**other.headers, "X-Preferred-Payment": f"crypto:ethereum:{WALLET}"},
         )
-        assert off.status_code == 503
+        assert off.status_code == 404  # permanent here: not a retryable 503
         assert off.json()["error"]["code"] == "provider_not_configured"
+
+
+async def submit(app: BillingApp, headers: dict[str, str], payment_id: str, tx: str) -> Any:
+    return await app.client.post(
+        f"/api/v1/billing/payments/{payment_id}/crypto", json={"tx_hash": tx}, headers=headers
+    )
+
+
+async def test_a_contract_wallet_payment_is_credited_by_its_transfer_log(
+    bapp: BillingApp, chain: FakeChain
+) -> None:
+    safe, owner = "0x" + "5a" * 20, "0x" + "0e" * 20
+    user = await bapp.user()
+    payment = await request_payment(bapp, user.headers, wallet=safe)
+    tx = chain.transfer_from_contract_wallet(
+        TOKEN, safe, owner, RECEIVER, int(payment["amount_units"])
+    )
+    assert chain.txs[tx]["from"] == owner  # neither from nor to is the wallet or the token
+    assert chain.txs[tx]["to"] == safe
+    chain.mine(3)
+    credited = await submit(bapp, user.headers, payment["id"], tx)
+    assert credited.status_code == 200, credited.text
+    assert credited.json()["payment"]["status"] == "succeeded"
+
+
+async def test_a_batched_transfer_pays_by_the_log_that_matches(
+    bapp: BillingApp, chain: FakeChain
+) -> None:
+    user = await bapp.user()
+    payment = await request_payment(bapp, user.headers)
+    units = int(payment["amount_units"])
+    # One multisend pays another invoice to the same address first, then this one.
+    tx = chain.batch_transfer(
+        TOKEN, WALLET, [(OTHER_WALLET, 7), (RECEIVER, 1_000), (RECEIVER, units)]
+    )
+    chain.mine(3)
+    credited = await submit(bapp, user.headers, payment["id"], tx)
+    assert credited.status_code == 200, credited.text
+    short = await request_payment(bapp, user.headers)
+    wrong = chain.batch_transfer(TOKEN, WALLET, [(RECEIVER, 5), (RECEIVER, 6)])
+    chain.mine(3)
+    refused = await submit(bapp, user.headers, short["id"], wrong)
+    assert refused.status_code == 400
+    assert "the transfer is 5, 6 units" in refused.json()["error"]["message"]
+
+
+async def test_a_string_error_from_a_gateway_is_a_502_not_a_crash(
+    bapp: BillingApp, chain: FakeChain
+) -> None:
+    user = await bapp.user()
+    payment = await request_payment(bapp, user.headers)
+    tx = chain.transfer_erc20(TOKEN, WALLET, RECEIVER, int(payment["amount_units"]))
+    chain.gateway_error("upstream node unavailable")
+    response = await submit(bapp, user.headers, payment["id"], tx)
+    assert response.status_code == 502, response.text
+    assert response.json()["error"]["code"] == "rpc_error"
+    assert "upstream node unavailable" in response.json()["error"]["message"]
+
+
+async def test_rate_limits_are_retried_and_a_long_one_is_a_503_with_retry_after(
+    bapp: BillingApp, chain: FakeChain
+) -> None:
+    user = await bapp.user()
+    payment = await request_payment(bapp, user.headers)
+    tx = chain.transfer_erc20(TOKEN, WALLET, RECEIVER, int(payment["amount_units"]))
+    chain.mine(3)
+    chain.rate_limit(style="alchemy", retry_after=30)  # longer than a request should wait
+    busy = await submit(bapp, user.headers, payment["id"], tx)
+    assert busy.status_code == 503, busy.text
+    assert busy.json()["error"]["code"] == "rpc_rate_limited"
+    assert busy.headers["Retry-After"] == "30"
+    chain.rate_limit(2, style="infura")  # short: backed off and retried within the request
+    chain.rate_limit(style="alchemy")
+    credited = await submit(bapp, user.headers, payment["id"], tx)
+    assert credited.status_code == 200, credited.text
+    assert credited.json()["payment"]["status"] == "succeeded"
+
+
+async def test_every_call_the_product_makes_is_in_the_jsonrpc_contract(
+    bapp: BillingApp, chain: FakeChain
+) -> None:
+    user = await bapp.user()
+    payment = await request_payment(bapp, user.headers)
+    tx = chain.transfer_erc20(TOKEN, WALLET, RECEIVER, int(payment["amount_units"]), mined=False)
+    assert (await submit(bapp, user.headers, payment["id"], tx)).status_code == 202
+    chain.include(tx)
+    chain.mine(3)
+    assert (await submit(bapp, user.headers, payment["id"], tx)).status_code == 200
+    assert set(chain.calls) == {
+        "eth_getTransactionReceipt",
+        "eth_getTransactionByHash",
+        "eth_blockNumber",
+    }
+    assert JSONRPC.unknown(chain.rpc_requests) == []
+    for request in chain.rpc_requests:
+        endpoint = JSONRPC.endpoint(request.method, request.path)
+        assert endpoint is not None
+        assert endpoint.problems(request) == [], request.path

@@ -3,6 +3,7 @@ signed the way Stripe signs them."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -235,6 +236,11 @@ async def test_refund_events_debit_each_refunded_cent_once(
     full = stripe_fake.refund(intent["id"], 3000)
     for event in (full, partial, partial, full):  # reordered and retried
         assert (await deliver(bapp, event)).status_code == 200
+    # Delivered again, all at once, with the refund.created events Stripe also sends.
+    created = [e for e in stripe_fake.events if e["type"] == "refund.created"]
+    answers = await asyncio.gather(*(deliver(bapp, e) for e in (full, partial, *created)))
+    assert [a.status_code for a in answers] == [200] * 4
+    assert all(a.json()["handled"] for a in answers)
     view = await credits(bapp, user.headers)
     assert view["credits_remaining"] == "0.000000"
     refunds = bapp.call(
@@ -242,7 +248,7 @@ async def test_refund_events_debit_each_refunded_cent_once(
         "SELECT amount_micros FROM ledger_entries WHERE user_id = $1 AND type = 'refund'",
         user.user_id,
     )
-    assert sum(int(r["amount_micros"]) for r in refunds) == -40_000_000
+    assert sorted(int(r["amount_micros"]) for r in refunds) == [-30_000_000, -10_000_000]
 
 
 async def test_payment_input_errors_name_the_field(bapp: BillingApp) -> None:
@@ -266,3 +272,58 @@ async def test_payment_input_errors_name_the_field(bapp: BillingApp) -> None:
     assert anonymous.status_code == 401
     no_scope = await bapp.api_key(user, ["inference"])
     assert (await bapp.client.post(PAY, json={"amount": 10}, headers=no_scope)).status_code == 403
+
+
+async def test_a_delayed_payment_that_fails_marks_the_payment_failed_and_credits_nothing(
+    bapp: BillingApp, stripe_fake: FakeStripe
+) -> None:
+    user = await bapp.user()
+    created = await bapp.client.post(
+        PAY, json={"amount": 12, "provider": "stripe"}, headers=user.headers
+    )
+    assert created.status_code == 201, created.text
+    [session] = stripe_fake.sessions.values()
+    completed, failed = stripe_fake.pay_checkout_later(session["id"], succeeds=False)
+    assert failed["type"] == "checkout.session.async_payment_failed"
+    for event in (completed, failed, completed):
+        assert (await deliver(bapp, event)).status_code == 200
+    url = f"/api/v1/billing/payments/{created.json()['payment']['id']}"
+    status = await bapp.client.get(url, headers=user.headers)
+    assert status.json()["payment"]["status"] == "failed"
+    assert (await credits(bapp, user.headers))["credits_total"] == "0.000000"
+
+
+async def test_a_lock_timeout_is_retried_by_the_sdk_and_charges_once(
+    bapp: BillingApp, stripe_fake: FakeStripe
+) -> None:
+    user = await bapp.user()
+    stripe_fake.rate_limit("/v1/payment_intents", lock_timeout=True)  # Stripe-Should-Retry
+    paid = await bapp.client.post(
+        PAY, json={"amount": 20}, headers={**user.headers, **card("pm_card_visa")}
+    )
+    assert paid.status_code == 201, paid.text
+    posts = [r for r in stripe_fake.server.requests if r.path == "/v1/payment_intents"]
+    assert len(posts) == 2  # the 429 and the SDK's retry, with the same Idempotency-Key
+    assert len({r.headers["idempotency-key"] for r in posts}) == 1
+    assert len(stripe_fake.intents) == 1
+    assert (await credits(bapp, user.headers))["credits_remaining"] == "20.000000"
+
+
+async def test_a_rate_limit_is_a_503_and_the_same_idempotency_key_pays_once_later(
+    bapp: BillingApp, stripe_fake: FakeStripe
+) -> None:
+    user = await bapp.user()
+    headers = {**user.headers, **card("pm_card_visa", **{"Idempotency-Key": "busy-1"})}
+    stripe_fake.rate_limit("/v1/payment_intents")  # no Stripe-Should-Retry: no SDK retry
+    busy = await bapp.client.post(PAY, json={"amount": 15}, headers=headers)
+    assert busy.status_code == 503, busy.text
+    assert busy.json()["error"]["code"] == "stripe_rate_limited"
+    assert int(busy.headers["Retry-After"]) >= 1
+    posts = [r for r in stripe_fake.server.requests if r.path == "/v1/payment_intents"]
+    assert len(posts) == 1
+    assert stripe_fake.intents == {}
+    again = await bapp.client.post(PAY, json={"amount": 15}, headers=headers)
+    assert again.status_code == 201, again.text
+    assert again.json()["payment"]["status"] == "succeeded"
+    assert len(stripe_fake.intents) == 1
+    assert (await credits(bapp, user.headers))["credits_remaining"] == "15.000000"

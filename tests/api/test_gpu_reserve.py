@@ -14,6 +14,7 @@ from tests.api.conftest import (
     MakeUser,
     providers_of,
     running_app,
+    services_of,
     user_factory,
 )
 
@@ -21,6 +22,7 @@ from gpuproxy.config import Settings
 from gpuproxy.providers.errors import ProviderBadRequest
 from gpuproxy.providers.params import RentConfig
 from gpuproxy.providers.records import Instance
+from gpuproxy.worker.serve_auth import authorization_for_token
 
 RESERVE = "/api/v1/gpu/instances/reserve"
 GPU = "/api/v1/gpu/instances"
@@ -35,9 +37,19 @@ def _pid_alive(pid: int) -> bool:
 
 
 async def test_reserve_two_local_gpus_serve_then_destroy_stops_the_processes(
-    client: AppClient, make_user: MakeUser
+    client: AppClient, make_user: MakeUser, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     alice = await make_user("alice")
+    registry: Any = services_of(client).workers
+    issued: list[str] = []
+    issue = registry.issue_token
+
+    async def recording_issue(*args: Any, **kwargs: Any) -> str:
+        token: str = await issue(*args, **kwargs)
+        issued.append(token)
+        return token
+
+    monkeypatch.setattr(registry, "issue_token", recording_issue)
     body = {"count": 2, "filters": {"provider": "local", "gpu_model": "4090"}}
     response = await client.post(RESERVE, json=body, headers=alice)
     assert response.status_code == 201, response.text
@@ -51,15 +63,20 @@ async def test_reserve_two_local_gpus_serve_then_destroy_stops_the_processes(
     local = providers_of(client).registry["local"]
     pids = [int((await local.get(i["id"])).metadata["pid"]) for i in instances]
 
-    # Both workers answer an OpenAI chat completion.
+    # Both workers answer an OpenAI chat completion, to their gateway's secret only.
+    chat = {"model": "gpuproxy-sim-1", "messages": [{"role": "user", "content": "hi"}]}
+    assert len(issued) == 2
     async with httpx.AsyncClient(timeout=10) as http:
         for instance in instances:
-            answer = await http.post(
-                f"{instance['endpoint']}/v1/chat/completions",
-                json={"model": "gpuproxy-sim-1", "messages": [{"role": "user", "content": "hi"}]},
-            )
-            assert answer.status_code == 200, answer.text
-            assert answer.json()["choices"][0]["message"]["content"]
+            url = f"{instance['endpoint']}/v1/chat/completions"
+            assert (await http.post(url, json=chat)).status_code == 401
+            answers = [
+                await http.post(url, json=chat, headers={"authorization": secret})
+                for secret in map(authorization_for_token, issued)
+            ]
+            served = [a for a in answers if a.status_code == 200]
+            assert len(served) == 1, [a.text for a in answers]
+            assert served[0].json()["choices"][0]["message"]["content"]
 
     for instance in instances:
         gone = await client.delete(f"{GPU}/local/{instance['id']}", headers=alice)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+from tests.fakes.stripe_api import FakeStripe
 
 from gpuproxy import _core
 from gpuproxy.billing.service import BillingService
@@ -43,6 +44,29 @@ async def billing(
     clock: _core.ManualClock,
 ) -> AsyncIterator[BillingService]:
     service = BillingService(make_settings(**billing_env), db, memory_kv, clock=clock)
+    await service.start(background=False)
+    yield service
+    await service.close()
+
+
+@pytest.fixture
+async def stripe_fake() -> AsyncIterator[FakeStripe]:
+    async with FakeStripe() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def stripe_billing(
+    make_settings: Callable[..., Settings],
+    db: Database,
+    memory_kv: KeyValueStore,
+    stripe_fake: FakeStripe,
+) -> AsyncIterator[BillingService]:
+    """A BillingService (real clock) whose Stripe is the fake Stripe API."""
+    settings = make_settings(
+        STRIPE_SECRET_KEY=stripe_fake.api_key, STRIPE_API_BASE=stripe_fake.base_url
+    )
+    service = BillingService(settings, db, memory_kv)
     await service.start(background=False)
     yield service
     await service.close()

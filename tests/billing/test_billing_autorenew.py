@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-
 import pytest
 from tests.fakes.stripe_api import FakeStripe
 
 from gpuproxy.billing.credits import update_account
 from gpuproxy.billing.ledger import EntryType, Movement
 from gpuproxy.billing.service import BillingService
-from gpuproxy.config import Settings
 from gpuproxy.storage.database import Database
-from gpuproxy.storage.kv import KeyValueStore
 
 from .support import insert_user
 
@@ -20,25 +16,9 @@ DOLLAR = 1_000_000
 
 
 @pytest.fixture
-async def stripe_fake() -> AsyncIterator[FakeStripe]:
-    async with FakeStripe() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def service(
-    make_settings: Callable[..., Settings],
-    db: Database,
-    memory_kv: KeyValueStore,
-    stripe_fake: FakeStripe,
-) -> AsyncIterator[BillingService]:
-    settings = make_settings(
-        STRIPE_SECRET_KEY=stripe_fake.api_key, STRIPE_API_BASE=stripe_fake.base_url
-    )
-    service = BillingService(settings, db, memory_kv)
-    await service.start(background=False)
-    yield service
-    await service.close()
+def service(stripe_billing: BillingService) -> BillingService:
+    """A BillingService whose Stripe is the fake (`stripe_billing` in conftest.py)."""
+    return stripe_billing
 
 
 async def enroll(service: BillingService, db: Database, pm: str) -> str:

@@ -172,7 +172,8 @@ async def test_overrides_and_disabled_guard_rails(
         await service.reserve(user, CENT)
     assert service.guard.overrides(user) == {}
 
-    off = BillingService(make_settings(GUARDRAILS_MAX_5MIN_RATE="0.01"), db, service.kv)
+    disabled = make_settings(GUARDRAILS_ENABLED="false", GUARDRAILS_MAX_5MIN_RATE="0.01")
+    off = BillingService(disabled, db, service.kv)
     other = await insert_user(db)
     (await off.reserve(other, 300 * CENT)).commit(300 * CENT)  # tracked, never refused
     assert off.guard.limits(other)["5min"] is None

@@ -79,6 +79,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "RATE_LIMIT_PER_MINUTE": "0",
         "GPU_POLL_INTERVAL_SECONDS": "3600",
         "LOG_FILE": str(home / "server.log"),
+        # Credits are enforced (the default): each account starts with $100.
+        "NEW_USER_CREDIT_USD": "100",
     }
     daemon = Path(sys.executable).parent / "aiserve-gpuproxyd"
     proc = subprocess.Popen(

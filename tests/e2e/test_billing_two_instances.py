@@ -121,6 +121,8 @@ def _base_env(postgres_dsn: str, redis_url: str, upstream: str) -> dict[str, str
         "GATEWAY_DEFAULT_INPUT_PRICE": "0",
         "GATEWAY_DEFAULT_OUTPUT_PRICE": str(PRICE_PER_TOKEN),  # dollars per million tokens
         "BILLING_FLUSH_INTERVAL_MS": "100",
+        # Credits are enforced (the default): each account starts with $100.
+        "NEW_USER_CREDIT_USD": "100",
     }
 
 
@@ -180,10 +182,15 @@ async def test_two_servers_share_the_windows_and_never_overspend(
             "SELECT COALESCE(SUM(amount_micros), 0) FROM ledger_entries WHERE type = 'usage'"
         )
         cached = await conn.fetchval("SELECT SUM(balance_micros) FROM credit_accounts")
+        starting = await conn.fetchval(
+            "SELECT COALESCE(SUM(amount_micros), 0) FROM ledger_entries "
+            "WHERE type = 'adjustment' AND provider = 'signup'"
+        )
     finally:
         await conn.close()
     assert int(total) == -1_000_000
-    assert int(cached) == -1_000_000
+    assert int(starting) > 0, "the starting credit was granted once per account"
+    assert int(cached) == int(starting) - 1_000_000
     for name in ("a", "b"):
         for line in (tmp_path / f"{name}.log").read_text().splitlines():
             if line.startswith("{"):

@@ -69,6 +69,9 @@ def server(tmp_path_factory: pytest.TempPathFactory, shared_worker: WorkerProces
         "GATEWAY_DEFAULT_OUTPUT_PRICE": "1000",
         "GUARDRAILS_ENABLED": "true",
         "GUARDRAILS_MAX_5MIN_RATE": "5.00",
+        # Credits are enforced (the default): each account starts with $1000, so the
+        # guard rail is what refuses the $100 request below.
+        "NEW_USER_CREDIT_USD": "1000",
     }
     daemon = Path(sys.executable).parent / "aiserve-gpuproxyd"
     proc = subprocess.Popen(

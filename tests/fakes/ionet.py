@@ -1,9 +1,13 @@
-"""A fake io.net IO Cloud API on loopback (see gpuproxy.providers.ionet for the contract).
+"""A fake io.net IO Cloud API on loopback, following `tests.fakes.ionet_contract`.
 
-Header `x-api-key`; answers wrapped in `{"data": ...}`; errors `{"detail": "..."}` and 422
-`{"detail": [{"loc", "msg", "type"}]}`; deployments go "deployment requested" -> "running"
-after `boot_s` (or "failed" for hardware marked `fail`); `rate_limit` makes the next
-requests answer 429 without Retry-After.
+Header `x-api-key`; every request is checked against the contract (422
+`{"detail": [{"loc", "msg", "type"}]}` for what the real API refuses; an endpoint the
+contract does not know answers 404 and is left in `requests` for the contract test);
+answers wrapped in `{"data": ...}`; errors `{"detail": "..."}`. Deployment names are unique
+on the account. Deployments go "deployment requested" -> "running" after `boot_s` (or
+"failed" for hardware marked `fail`); `rate_limit` makes the next requests answer 429
+without Retry-After; `deploy_answer` replaces the body of the next VM/container deploy
+answers (the reference does not document it) while the deployment is still made.
 """
 
 from __future__ import annotations
@@ -14,26 +18,17 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from tests.fakes._contract import Problem
 from tests.fakes._http import FakeHttpServer, Request, Response, json_response, text_response
+from tests.fakes.ionet_contract import CAAS as _CAAS
+from tests.fakes.ionet_contract import IONET
+from tests.fakes.ionet_contract import VM as _VM
+from tests.fakes.ionet_inventory import LOCATION_IDS, CaasInventory, brand_and_name
 
-__all__ = ["FakeIoNet", "default_hardware"]
+__all__ = ["TEST_SSH_PUBLIC_KEY", "FakeIoNet", "default_hardware"]
 
-_VM = "/enterprise/v1/io-cloud/vmaas"
-_CAAS = "/enterprise/v1/io-cloud/caas"
-_VM_FIELDS = {
-    "ssh_keys",
-    "resource_private_name",
-    "node_pool_id",
-    "duration_hours",
-    "gpus_per_vm",
-    "hardware_id",
-    "location_ids",
-    "vms_qty",
-    "github_ids",
-    "vm_image_type",
-    "network_services",
-}
-_LOCATION_IDS = {"US": 1, "CA": 2, "DE": 3, "AU": 4}
+#: An OpenSSH public key line for IONET_SSH_PUBLIC_KEY in tests (VM deploys require one).
+TEST_SSH_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGdwdXByb3h5LXRlc3Qta2V5 gpuproxy-test"
 
 
 def _hw(
@@ -88,8 +83,13 @@ class FakeIoNet:
         self.api_key = api_key
         self.hardware = hardware or default_hardware()
         self.boot_s = boot_s
+        self.caas = CaasInventory(self.hardware)
         self.deployments: dict[str, dict[str, Any]] = {}
         self.destroyed: list[str] = []
+        #: When set, deploys still happen but answer this body (e.g. `{}`) instead.
+        self.deploy_answer: Any = None
+        #: False lets a name be used twice, as if io.net had accepted one rent twice.
+        self.unique_names = True
         self._limited = 0
         self._limited_json = False
         self.server = FakeHttpServer()
@@ -121,7 +121,9 @@ class FakeIoNet:
             return text_response("Too Many Requests", 429)
         if request.headers.get("x-api-key") != self.api_key:
             return json_response({"detail": "Invalid API key"}, 401)
-        return None
+        endpoint = IONET.endpoint(request.method, request.path)
+        problems = endpoint.problems(request) if endpoint is not None else []
+        return _invalid_all(problems) if problems else None
 
     def _routes(self) -> None:
         s = self.server
@@ -141,6 +143,24 @@ class FakeIoNet:
         @s.route("POST", f"{_CAAS}/deploy")
         async def deploy_caas(request: Request) -> Response:
             return self._gate(request) or self._deploy(request.json(), "container")
+
+        @s.route("GET", f"{_CAAS}/hardware/max-gpus-per-container")
+        async def caas_hardware(request: Request) -> Response:
+            return self._gate(request) or json_response(self.caas.max_gpus())
+
+        @s.route("GET", f"{_CAAS}/available-replicas")
+        async def caas_replicas(request: Request) -> Response:
+            return self._gate(request) or json_response(
+                {
+                    "data": self.caas.replicas(
+                        int(request.arg("hardware_id") or 0), int(request.arg("hardware_qty") or 0)
+                    )
+                }
+            )
+
+        @s.route("GET", f"{_CAAS}/deployment/(?P<id>[^/]+)/containers")
+        async def containers(request: Request) -> Response:
+            return self._gate(request) or self._containers(request.params["id"])
 
         for base, kind in ((_VM, "vm"), (_CAAS, "container")):
             self._deployment_routes(base, kind)
@@ -173,23 +193,10 @@ class FakeIoNet:
             rows = [r for r in rows if gpu.lower() in r["name"].lower()]
         minimum = request.arg("gpu_memory_min")
         if minimum is not None:
-            if not minimum.isdigit():
-                return _invalid(["query", "gpu_memory_min"], "Input should be a valid integer")
             rows = [r for r in rows if r["vram_per_card"] >= int(minimum)]
         return json_response({"data": {"hardware": rows}})
 
     def _price(self, request: Request) -> Response:
-        names = (
-            "location_ids",
-            "hardware_id",
-            "currency",
-            "duration_hours",
-            "gpus_per_vm",
-            "replica_count",
-        )
-        for name in names:
-            if request.arg(name) is None:
-                return _invalid(["query", name], "Field required", "missing")
         row = self._find(
             request.arg("hardware_id"),
             int(request.arg("gpus_per_vm") or 0),
@@ -225,33 +232,31 @@ class FakeIoNet:
                 return row
         return None
 
-    def _deploy(self, body: Any, kind: str) -> Response:
-        if not isinstance(body, dict):
-            return _invalid(["body"], "Input should be a valid dictionary")
+    def _deploy(self, body: dict[str, Any], kind: str) -> Response:
+        # The contract has checked fields and types (see _gate); what is left is state.
+        name = body["resource_private_name"]
+        taken = (r["body"]["resource_private_name"] for r in self.deployments.values())
+        if self.unique_names and name in taken:
+            return json_response({"detail": f"Deployment name {name!r} is already taken"}, 400)
         if kind == "vm":
-            extra = set(body) - _VM_FIELDS
-            if extra:
-                name = sorted(extra)[0]
-                return _invalid(["body", name], "Extra inputs are not permitted", "extra_forbidden")
-            cards_field = "gpus_per_vm"
+            row = self._find(body["hardware_id"], int(body["gpus_per_vm"]), body["location_ids"])
         else:
-            cards_field = "gpus_per_container"
-            config = body.get("container_config")
-            if not isinstance(config, dict) or not config.get("image_url"):
-                return _invalid(
-                    ["body", "container_config", "image_url"], "Field required", "missing"
-                )
-        for name in ("resource_private_name", "duration_hours", cards_field, "hardware_id"):
-            if name not in body:
-                return _invalid(["body", name], "Field required", "missing")
-        if not 0 < int(body["duration_hours"]) <= 8760:
-            return _invalid(["body", "duration_hours"], "Input should be greater than 0")
-        locations = body.get("location_ids") or []
-        if len(locations) != 1:
-            return _invalid(["body", "location_ids"], "List should have exactly 1 item")
-        row = self._find(body["hardware_id"], int(body[cards_field]), locations)
+            row = self.caas.row(
+                body["hardware_id"], int(body["gpus_per_container"]), body["location_ids"][0]
+            )
         if row is None or row["sold_out"]:
             return json_response({"detail": "Requested hardware is not available"}, 400)
+        deployment_id = self.add_deployment(body, kind, row)
+        if self.deploy_answer is not None:
+            return json_response(self.deploy_answer)
+        if kind == "vm":
+            return json_response(
+                {"data": {"deployment_id": deployment_id, "status": "deployment requested"}}
+            )
+        return json_response({"status": "success", "deployment_id": deployment_id})
+
+    def add_deployment(self, body: dict[str, Any], kind: str, row: dict[str, Any]) -> str:
+        """Record a deployment as io.net would (tests use it to set up odd accounts)."""
         deployment_id = str(uuid.uuid4())
         self.deployments[deployment_id] = {
             "kind": kind,
@@ -261,11 +266,7 @@ class FakeIoNet:
             "created_at": datetime.now(UTC).isoformat(),
             "destroyed": False,
         }
-        if kind == "vm":
-            return json_response(
-                {"data": {"deployment_id": deployment_id, "status": "deployment requested"}}
-            )
-        return json_response({"status": "success", "deployment_id": deployment_id})
+        return deployment_id
 
     def _status(self, record: dict[str, Any]) -> str:
         if record["destroyed"]:
@@ -280,11 +281,7 @@ class FakeIoNet:
             return json_response({"detail": "Deployment not found"}, 404)
         row = record["row"]
         status = self._status(record)
-        brand, _, name = (
-            row["name"].partition(" ")
-            if row["name"].startswith("GeForce")
-            else ("NVIDIA", "", row["name"])
-        )
+        brand, name = brand_and_name(row["name"])
         data: dict[str, Any] = {
             "id": deployment_id,
             "status": status,
@@ -298,7 +295,7 @@ class FakeIoNet:
             "hardware_id": row["deploy_id"],
             "locations": [
                 {
-                    "id": _LOCATION_IDS.get(row["location"], 9),
+                    "id": LOCATION_IDS.get(row["location"], 9),
                     "iso2": row["location"],
                     "name": row["location"],
                 }
@@ -310,6 +307,7 @@ class FakeIoNet:
         if kind == "vm":
             data["gpus_per_vm"] = row["num_cards"]
         else:
+            data["hardware_id"] = self.caas.hardware_id(row["name"])
             data["gpus_per_container"] = row["num_cards"]
             data["total_containers"] = 1
             config = record["body"]["container_config"]
@@ -317,10 +315,34 @@ class FakeIoNet:
                 "entrypoint": config.get("entrypoint"),
                 "env_variables": config.get("env_variables"),
                 "traffic_port": config.get("traffic_port"),
-                "image_url": config["image_url"],
+                "image_url": record["body"]["registry_config"]["image_url"],
                 "secret_env_keys": [],
             }
         return json_response({"data": data})
+
+    def _containers(self, deployment_id: str) -> Response:
+        record = self.deployments.get(deployment_id)
+        if record is None or record["kind"] != "container":
+            return json_response({"detail": "Deployment not found"}, 404)
+        status = self._status(record)
+        workers = [
+            {
+                "device_id": str(uuid.uuid5(uuid.NAMESPACE_URL, deployment_id)),
+                "container_id": f"{deployment_id[:8]}-0",
+                "hardware": record["row"]["name"],
+                "brand_name": brand_and_name(record["row"]["name"])[0],
+                "created_at": record["created_at"],
+                "uptime_percent": 100,
+                "gpus_per_container": record["row"]["num_cards"],
+                "status": status,
+                "container_events": [],
+                # io.net fronts the container's traffic_port with an https URL of its own.
+                "public_url": (
+                    f"https://{deployment_id[:8]}.containers.example" if status == "running" else ""
+                ),
+            }
+        ]
+        return json_response({"data": {"total": len(workers), "workers": workers}})
 
     def _vms(self, deployment_id: str) -> Response:
         record = self.deployments.get(deployment_id)
@@ -390,5 +412,6 @@ class FakeIoNet:
         )
 
 
-def _invalid(loc: list[str], msg: str, kind: str = "value_error") -> Response:
-    return json_response({"detail": [{"loc": loc, "msg": msg, "type": kind}]}, 422)
+def _invalid_all(problems: list[Problem]) -> Response:
+    detail = [{"loc": list(loc), "msg": msg, "type": kind} for loc, msg, kind in problems]
+    return json_response({"detail": detail}, 422)

@@ -8,7 +8,21 @@ Stripe's statuses (401 bad key, 402 card_error, 400 invalid_request_error, 404
 resource_missing), the magic test payment methods (`pm_card_visa`,
 `pm_card_chargeDeclined`, `pm_card_authenticationRequired`, ...) and event objects.
 
-Test controls (not part of Stripe): `pay_checkout`, `refund`, `events`, `sign`.
+Refunds are objects of their own (`re_...`, `GET /v1/refunds?charge=`); since API version
+2022-11-15 a charge no longer embeds its refunds, so `charge.refunded` events carry none.
+
+Every request is checked against `tests.fakes.stripe_contract.STRIPE` (400 in Stripe's
+shape: `parameter_missing`, `parameter_unknown`, ...; such a request saves no idempotent
+result). A path Stripe does not have answers Stripe's 404 "Unrecognized request URL" and
+stays in `server.requests` for the contract test.
+
+Rate limits (`rate_limit`): 429 `rate_limit` without `Stripe-Should-Retry` (the SDK does not
+retry it), or 429 `lock_timeout` with `Stripe-Should-Retry: true` (the SDK retries it); a
+rate-limited request saves no idempotent result (DOCS idempotency: results are saved only
+once an endpoint started executing).
+
+Test controls (not part of Stripe): `pay_checkout`, `pay_checkout_later`, `refund`,
+`fail_refund`, `dispute`, `close_dispute`, `rate_limit`, `events`, `sign`.
 """
 
 from __future__ import annotations
@@ -16,16 +30,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import re
 import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import parse_qsl
 
 from tests.fakes._http import FakeHttpServer, Request, Response, json_response
 from tests.fakes._thread import serving_in_thread
+from tests.fakes.stripe_contract import STRIPE, decode_form, stripe_problem
 
 __all__ = ["FakeStripe", "decode_form", "stripe_signature"]
 
@@ -38,34 +51,6 @@ _MAGIC = {
     "pm_card_chargeDeclinedInsufficientFunds": ("visa", "9995", "insufficient_funds"),
     "pm_card_authenticationRequired": ("visa", "3184", "authentication_required"),
 }
-
-
-def decode_form(body: bytes) -> dict[str, Any]:
-    """`a[b][0][c]=v` pairs -> nested dicts and lists, as Stripe reads them."""
-    root: dict[str, Any] = {}
-    for key, value in parse_qsl(body.decode(), keep_blank_values=True):
-        parts = re.findall(r"[^\[\]]+", key)
-        node: Any = root
-        for index, part in enumerate(parts):
-            last = index == len(parts) - 1
-            nxt = None if last else parts[index + 1]
-            container: Any = [] if nxt is not None and nxt.isdigit() else {}
-            if isinstance(node, list):
-                position = int(part)
-                while len(node) <= position:
-                    node.append(None)
-                if last:
-                    node[position] = value
-                else:
-                    if node[position] is None:
-                        node[position] = container
-                    node = node[position]
-            else:
-                if last:
-                    node[part] = value
-                else:
-                    node = node.setdefault(part, container)
-    return root
 
 
 def stripe_signature(payload: bytes, secret: str, timestamp: int | None = None) -> str:
@@ -99,6 +84,10 @@ class FakeStripe:
         self.intents: dict[str, dict[str, Any]] = {}
         self.sessions: dict[str, dict[str, Any]] = {}
         self.charges: dict[str, dict[str, Any]] = {}
+        self.refunds: dict[str, dict[str, Any]] = {}
+        self.disputes: dict[str, dict[str, Any]] = {}
+        #: (path, times left, lock_timeout) of the `rate_limit` control.
+        self._throttle: list[tuple[str, int, bool]] = []
         self.events: list[dict[str, Any]] = []
         self._idempotent: dict[str, tuple[str, Response]] = {}
         self.bodies: list[bytes] = []
@@ -138,6 +127,46 @@ class FakeStripe:
         api("GET", r"/v1/payment_intents/(?P<id>[^/]+)", self._get_intent)
         api("POST", r"/v1/checkout/sessions", self._create_session)
         api("GET", r"/v1/checkout/sessions/(?P<id>[^/]+)", self._get_session)
+        api("GET", r"/v1/refunds", self._list_refunds)
+        for method in ("GET", "POST", "DELETE"):
+            self.server.route(method, r"/.*")(self._unrecognized)
+
+    @staticmethod
+    async def _unrecognized(request: Request) -> Response:
+        return _error(
+            404,
+            "invalid_request_error",
+            f"Unrecognized request URL ({request.method}: {request.path}). Please see "
+            "https://stripe.com/docs or we can help at https://support.stripe.com/.",
+        )
+
+    def rate_limit(self, path: str, times: int = 1, *, lock_timeout: bool = False) -> None:
+        """Answer the next `times` requests to `path` with 429 (see the module docstring)."""
+        self._throttle.append((path, times, lock_timeout))
+
+    def _throttled(self, request: Request) -> Response | None:
+        for index, (path, times, lock_timeout) in enumerate(self._throttle):
+            if path != request.path or times <= 0:
+                continue
+            self._throttle[index] = (path, times - 1, lock_timeout)
+            if lock_timeout:
+                response = _error(
+                    429,
+                    "invalid_request_error",
+                    "This object cannot be accessed right now because another API request "
+                    "or Stripe process is currently accessing it.",
+                    code="lock_timeout",
+                )
+                response.headers["Stripe-Should-Retry"] = "true"
+                return response
+            return _error(
+                429,
+                "invalid_request_error",
+                "Request rate limit exceeded. Learn more about rate limits here "
+                "https://stripe.com/docs/rate-limits.",
+                code="rate_limit",
+            )
+        return None
 
     async def _dispatch(self, request: Request, handler: Any) -> Response:
         auth = request.headers.get("authorization", "")
@@ -146,6 +175,13 @@ class FakeStripe:
             return _error(401, "invalid_request_error", f"Invalid API Key provided: sk_****{shown}")
         if request.method == "POST":
             self.bodies.append(request.body)
+        throttled = self._throttled(request)
+        if throttled is not None:
+            return throttled
+        endpoint = STRIPE.endpoint(request.method, request.path)
+        problems = endpoint.problems(request) if endpoint is not None else []
+        if problems:
+            return json_response({"error": stripe_problem(problems[0])}, 400)
         params = decode_form(request.body) if request.method == "POST" else {}
         key = request.headers.get("idempotency-key")
         if key is None or request.method != "POST":
@@ -474,8 +510,100 @@ class FakeStripe:
         return self.events[first:]
 
     def refund(self, intent_id: str, amount: int) -> dict[str, Any]:
-        """Refund part of a charge; returns the `charge.refunded` event."""
+        """Refund part of a charge (a new `re_...`); returns the `charge.refunded` event
+        (a `refund.created` event is recorded before it, as Stripe sends both)."""
         charge = self.charges[self.intents[intent_id]["latest_charge"]]
+        refund = {
+            "id": _new("re"),
+            "object": "refund",
+            "amount": amount,
+            "charge": charge["id"],
+            "currency": charge["currency"],
+            "payment_intent": intent_id,
+            "status": "succeeded",
+            "metadata": {},
+            "created": int(time.time()),
+        }
+        self.refunds[refund["id"]] = refund
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+        self._event("refund.created", refund)
         return self._event("charge.refunded", charge)
+
+    def fail_refund(self, refund_id: str) -> dict[str, Any]:
+        """The bank returned a refund (the money stays with us); returns `refund.failed`."""
+        refund = self.refunds[refund_id]
+        refund["status"] = "failed"
+        refund["failure_reason"] = "expired_or_canceled_card"
+        self.charges[refund["charge"]]["amount_refunded"] -= refund["amount"]
+        return self._event("refund.failed", refund)
+
+    async def _list_refunds(self, request: Request, p: dict[str, Any]) -> Response:
+        charge = request.arg("charge")
+        if charge is not None and charge not in self.charges:
+            return _missing("charge", charge, "charge", 400)
+        limit = int(request.arg("limit") or 10)
+        after = request.arg("starting_after")
+        rows = sorted(self.refunds.values(), key=lambda r: r["id"])
+        rows = [r for r in rows if charge is None or r["charge"] == charge]
+        if after:
+            rows = [r for r in rows if r["id"] > after]
+        page = rows[:limit]
+        return json_response(
+            {"object": "list", "data": page, "has_more": len(rows) > limit, "url": "/v1/refunds"}
+        )
+
+    # -- delayed payment methods and disputes (test controls) -----------------------------------
+
+    def pay_checkout_later(self, session_id: str, *, succeeds: bool) -> list[dict[str, Any]]:
+        """A delayed method (e.g. ACH debit): the session completes unpaid, then the payment
+        succeeds or fails days later; returns the checkout events Stripe sends, in order
+        (REF checkout: fulfill orders, "delayed notification payment methods")."""
+        session = self.sessions[session_id]
+        intent_id = _new("pi")
+        session.update(status="complete", payment_status="unpaid", payment_intent=intent_id)
+        completed = self._event("checkout.session.completed", self._public(session))
+        session["payment_status"] = "paid" if succeeds else "unpaid"
+        kind = "succeeded" if succeeds else "failed"
+        return [completed, self._event(f"checkout.session.async_payment_{kind}", session)]
+
+    def dispute(self, intent_id: str, *, inquiry: bool = False) -> dict[str, Any]:
+        """The cardholder disputes the charge of `intent_id`; returns `charge.dispute.created`
+        (a chargeback also records `charge.dispute.funds_withdrawn`; an inquiry withdraws
+        nothing). REF disputes/object."""
+        charge = self.charges[self.intents[intent_id]["latest_charge"]]
+        dispute = {
+            "id": _new("dp"),
+            "object": "dispute",
+            "amount": charge["amount"],
+            "currency": charge["currency"],
+            "charge": charge["id"],
+            "payment_intent": intent_id,
+            "reason": "fraudulent",
+            "status": "warning_needs_response" if inquiry else "needs_response",
+            "is_charge_refundable": inquiry,
+            "metadata": {},
+            "livemode": False,
+            "created": int(time.time()),
+        }
+        self.disputes[dispute["id"]] = dispute
+        created = self._event("charge.dispute.created", dispute)
+        if not inquiry:
+            self._event("charge.dispute.funds_withdrawn", dispute)
+        return created
+
+    def escalate(self, dispute_id: str) -> dict[str, Any]:
+        """An inquiry becomes a chargeback; returns `charge.dispute.funds_withdrawn`."""
+        dispute = self.disputes[dispute_id]
+        dispute.update(status="needs_response", is_charge_refundable=False)
+        return self._event("charge.dispute.funds_withdrawn", dispute)
+
+    def close_dispute(self, dispute_id: str, *, won: bool) -> dict[str, Any]:
+        """The card network decides; returns `charge.dispute.closed` (a won dispute also
+        records `charge.dispute.funds_reinstated`)."""
+        dispute = self.disputes[dispute_id]
+        dispute["status"] = "won" if won else "lost"
+        closed = self._event("charge.dispute.closed", dispute)
+        if won:
+            self._event("charge.dispute.funds_reinstated", dispute)
+        return closed

@@ -12,6 +12,23 @@
   "offline").
 - `rate_limit(n, prefix, json_body=False)`: the next n requests under `prefix` answer 429
   without Retry-After (plain text or JSON body), as vast does.
+
+What it follows is written down once in tests/fakes/vastai_contract.py (with sources):
+- Requests are checked against the contract: an endpoint it does not know answers 404 and
+  is kept in `unknown_calls`; a refused field answers 400 `{"success": false, "error":
+  "invalid_args", "msg"}` (a rent with `disk` under 8 GB included).
+- Prices: rows hold the `dph_total` vast shows with `LISTED_STORAGE_GB` allocated; a search
+  re-prices each offer for its `allocated_storage` (8 GB when absent) and a rent for its
+  `disk`, at `storage_cost` $/GB/month over 720 h, as vast bills storage.
+- Ports: a running instance publishes at most the offer's `direct_port_count` of the ports
+  it asked for (none on a host without open ports).
+- `GET /api/v0/gpu_names/unique/` -> `{"gpu_names": [...]}` (`gpu_names`, default: the
+  names of the offers).
+- Pacing (`time_scale`, None = off): each endpoint's limit from RATE_LIMITS with every
+  duration times `time_scale`, per API key; a too-early call answers 429 with vast's body
+  for that endpoint (the documented threshold in it, never a Retry-After); `refusals` counts
+  them per endpoint.
+- `set_status(id, actual, intended)` pins an instance's `actual_status` (e.g. "frozen").
 """
 
 from __future__ import annotations
@@ -19,6 +36,7 @@ from __future__ import annotations
 import base64
 import itertools
 import time
+from collections import Counter, deque
 from typing import Any
 
 from tests.fakes._http import (
@@ -28,8 +46,21 @@ from tests.fakes._http import (
     json_response,
     text_response,
 )
+from tests.fakes.vastai_contract import (
+    RATE_LIMITS,
+    SEARCH_DEFAULT_STORAGE_GB,
+    STORAGE_HOURS_PER_MONTH,
+    VAST,
+    RateLimit,
+    endpoint_name,
+)
 
-__all__ = ["FakeVastAi", "default_offers"]
+__all__ = ["LISTED_STORAGE_GB", "STORAGE_COST", "FakeVastAi", "default_offers"]
+
+#: The allocated storage the rows' `dph_total` is written for (the product's default disk).
+LISTED_STORAGE_GB = 16
+#: $/GB/month of every default offer: 16 GB cost 0.002 $/h, so prices stay round.
+STORAGE_COST = 0.09
 
 _OPS = {
     "eq": lambda a, b: a == b,
@@ -73,6 +104,8 @@ def _offer(
         "rented": False,
         "external": False,
         "min_bid": round(dph * 0.5, 6),
+        "storage_cost": STORAGE_COST,
+        "direct_port_count": 20,
     }
     row.update(extra)
     return row
@@ -108,14 +141,21 @@ class FakeVastAi:
         api_key: str = "vast-test-key",
         offers: list[dict[str, Any]] | None = None,
         boot_s: float = 0.15,
+        time_scale: float | None = None,
     ) -> None:
         self.api_key = api_key
         self.offers = {o["id"]: o for o in (offers or default_offers())}
         self.boot_s = boot_s
+        self.time_scale = time_scale
         self.instances: dict[int, dict[str, Any]] = {}
         self.destroyed: list[int] = []
+        self.gpu_names: list[str] | None = None
+        self.unknown_calls: list[str] = []
+        self.refusals: Counter[str] = Counter()
         self._ids = itertools.count(9_100_001)
         self._limited: list[tuple[str, int, bool]] = []
+        self._calls: dict[tuple[str, str], deque[float]] = {}
+        self._blocked: dict[tuple[str, str], float] = {}
         self.server = FakeHttpServer()
         self._routes()
 
@@ -137,9 +177,24 @@ class FakeVastAi:
     def rate_limit(self, count: int, prefix: str = "/api/", json_body: bool = False) -> None:
         self._limited.append((prefix, count, json_body))
 
+    def set_status(self, iid: int | str, actual: str | None, intended: str = "running") -> None:
+        self.instances[int(iid)]["pinned"] = (actual, intended)
+
+    def add_instances(self, count: int, image: str = "ubuntu:22.04") -> list[int]:
+        """`count` instances rented on fresh copies of offer 101, set up directly (no HTTP)."""
+        first = max(self.offers) + 1
+        for oid in range(first, first + count):
+            self.offers[oid] = {**self.offers[101], "id": oid, "rented": False}
+            self._rent(str(oid), {"client_id": "me", "image": image, "disk": 16})
+        return sorted(self.instances)[-count:]
+
     # ---- plumbing --------------------------------------------------------------------
 
     def _gate(self, request: Request) -> Response | None:
+        endpoint = VAST.endpoint(request.method, request.path)
+        if endpoint is None:
+            self.unknown_calls.append(f"{request.method} {request.path}")
+            return json_response({"detail": "Not Found"}, 404)
         for i, (prefix, left, as_json) in enumerate(self._limited):
             if left > 0 and request.path.startswith(prefix):
                 self._limited[i] = (prefix, left - 1, as_json)
@@ -152,10 +207,41 @@ class FakeVastAi:
             return json_response(
                 {"success": False, "error": "invalid_args", "msg": "key in URL refused"}, 400
             )
+        refused = self._pace(request)
+        if refused is not None:
+            return refused
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
             return json_response(
                 {"success": False, "error": "auth_error", "msg": "Invalid user key"}, 401
             )
+        problems = endpoint.problems(request)
+        if problems:
+            text = "; ".join(f"{'.'.join(loc[1:]) or loc[0]}: {msg}" for loc, msg, _ in problems)
+            return json_response({"success": False, "error": "invalid_args", "msg": text}, 400)
+        return None
+
+    def _pace(self, request: Request) -> Response | None:
+        """vast's per-endpoint, per-identity limits (scaled), answered as vast answers."""
+        name = endpoint_name(request.method, request.path)
+        limit = RATE_LIMITS.get(name or "")
+        if self.time_scale is None or limit is None or name is None:
+            return None
+        scale = self.time_scale
+        key = (request.headers.get("authorization", ""), name)
+        now = time.monotonic()
+        max_calls, period_s = limit.window
+        calls = self._calls.setdefault(key, deque(maxlen=max(max_calls, 1)))
+        too_soon = now < self._blocked.get(key, 0.0)
+        if calls and now - calls[-1] < limit.min_interval_s * scale:
+            too_soon = True
+        if max_calls and len(calls) == max_calls:
+            too_soon = too_soon or now - calls[0] < period_s * scale
+        if too_soon:
+            self.refusals[name] += 1
+            if limit.penalty_s:
+                self._blocked[key] = now + limit.penalty_s * scale
+            return _too_frequent(limit)
+        calls.append(now)
         return None
 
     def _routes(self) -> None:
@@ -171,7 +257,8 @@ class FakeVastAi:
 
         @s.route("GET", "/api/v0/instances/")
         async def old_list(request: Request) -> Response:
-            return self._gate(request) or json_response(
+            self.unknown_calls.append(f"{request.method} {request.path}")  # not in VAST
+            return json_response(
                 {"success": False, "error": "gone", "msg": "use /api/v1/instances/"}, 410
             )
 
@@ -187,6 +274,13 @@ class FakeVastAi:
         async def destroy(request: Request) -> Response:
             return self._gate(request) or self._destroy(request.params["id"])
 
+        @s.route("GET", "/api/v0/gpu_names/unique/")
+        async def gpu_names(request: Request) -> Response:
+            names = self.gpu_names
+            if names is None:
+                names = sorted({str(o["gpu_name"]) for o in self.offers.values()})
+            return self._gate(request) or json_response({"gpu_names": names})
+
     # ---- endpoints ---------------------------------------------------------------
 
     def _search(self, query: Any) -> Response:
@@ -196,7 +290,8 @@ class FakeVastAi:
             return json_response(
                 {"success": False, "error": "invalid_args", "msg": "bad type"}, 400
             )
-        rows = list(self.offers.values())
+        storage = query.get("allocated_storage", SEARCH_DEFAULT_STORAGE_GB)
+        rows = [_priced(offer, storage) for offer in self.offers.values()]
         for fieldname, condition in query.items():
             if fieldname in _QUERY_META:
                 continue
@@ -232,6 +327,7 @@ class FakeVastAi:
                 400,
             )
         offer["rented"] = True
+        body.setdefault("disk", SEARCH_DEFAULT_STORAGE_GB)  # ASSUMED: the search default
         iid = next(self._ids)
         self.instances[iid] = {
             "offer": offer,
@@ -247,7 +343,10 @@ class FakeVastAi:
         age = time.monotonic() - record["created"]
         status: str | None
         message = ""
-        if age < self.boot_s / 3:
+        intended = "running"
+        if "pinned" in record:
+            status, intended = record["pinned"]
+        elif age < self.boot_s / 3:
             status = None
         elif age < self.boot_s:
             status, message = "loading", "Pulling image"
@@ -262,26 +361,28 @@ class FakeVastAi:
                 message = "container exited with code 1"
         ports: dict[str, Any] = {}
         if status == "running":
-            for key in body.get("env", {}):
-                if key.startswith("-p "):
-                    port = key.split()[1].split(":")[0]
-                    ports[f"{port}/tcp"] = [
-                        {"HostIp": "0.0.0.0", "HostPort": str(40000 + int(port) % 1000)}
-                    ]
+            wanted = [key for key in body.get("env", {}) if key.startswith("-p ")]
+            # The host maps only as many ports as its router has open (direct_port_count).
+            for key in wanted[: int(offer.get("direct_port_count") or 0)]:
+                port = key.split()[1].split(":")[0]
+                ports[f"{port}/tcp"] = [
+                    {"HostIp": "0.0.0.0", "HostPort": str(40000 + int(port) % 1000)}
+                ]
         env = {k: v for k, v in body.get("env", {}).items() if not k.startswith("-p ")}
         return {
             "id": iid,
             "machine_id": offer["machine_id"],
             "host_id": offer["host_id"],
             "actual_status": status,
-            "intended_status": "running",
+            "intended_status": intended,
             "cur_state": "running",
             "next_state": "running",
             "status_msg": message,
             "gpu_name": offer["gpu_name"],
             "num_gpus": offer["num_gpus"],
             "gpu_ram": offer["gpu_ram"],
-            "dph_total": offer["dph_total"],
+            "dph_total": _priced(offer, body["disk"])["dph_total"],
+            "storage_cost": offer.get("storage_cost"),
             "geolocation": offer["geolocation"],
             "reliability2": offer["reliability2"],
             "inet_up": offer["inet_up"],
@@ -342,6 +443,27 @@ class FakeVastAi:
         record["offer"]["rented"] = False
         self.destroyed.append(int(iid))
         return json_response({"success": True})
+
+
+def _priced(offer: dict[str, Any], storage_gb: float) -> dict[str, Any]:
+    """`offer` as vast answers it for `storage_gb` allocated: storage is part of dph_total."""
+    row = dict(offer)
+    dph, cost = row.get("dph_total"), row.get("storage_cost")
+    if isinstance(dph, (int, float)) and dph > 0 and isinstance(cost, (int, float)):
+        per_gb_hour = cost / STORAGE_HOURS_PER_MONTH
+        row["dph_total"] = round(dph + per_gb_hour * (storage_gb - LISTED_STORAGE_GB), 9)
+        row["storage_total_cost"] = round(per_gb_hour * storage_gb, 9)
+    return row
+
+
+def _too_frequent(limit: RateLimit) -> Response:
+    """vast's 429 for `limit`'s endpoint: no Retry-After header in any of its shapes."""
+    if limit.answer == "detail":
+        return json_response({"detail": limit.message()}, 429)
+    if limit.answer == "error":
+        body = {"success": False, "error": "rate_limit_exceeded", "msg": limit.message()}
+        return json_response(body, 429)
+    return text_response(limit.message(), 429)
 
 
 def _value(row: dict[str, Any], fieldname: str) -> Any:

@@ -35,12 +35,14 @@ from gpuproxy.services import Services
 
 __all__ = ["FAST_ENV", "GatewayServer", "User", "running_gateway"]
 
-#: Cheap password hashing, no bootstrap admin, no local fleet poller noise.
+#: Cheap password hashing, no bootstrap admin, no local fleet poller noise; the test
+#: workers are operator-run workers on loopback (a trusted network here).
 FAST_ENV = {
     "BCRYPT_ROUNDS": "4",
     "BOOTSTRAP_ADMIN": "false",
     "AUTH_CACHE_TTL_SECONDS": "0.05",
     "RATE_LIMIT_PER_MINUTE": "0",
+    "WORKER_ALLOWED_NETWORKS": "127.0.0.0/8",
 }
 
 
@@ -77,9 +79,7 @@ class GatewayServer:
         scopes = ["inference", "gpu", "billing"] + (["admin"] if admin else [])
         key, secret = await accounts.create_api_key(principal, name="test", scopes=scopes)
         if priority:
-            await self.services.db.execute(
-                "UPDATE api_keys SET priority = $1 WHERE id = $2", priority, key.id
-            )
+            await accounts.update_api_key(principal, key.id, priority=priority)
         return User(created.id, email, secret, key.id)
 
     async def spawn_worker(self, owner: User | str, *args: str, wait: bool = True) -> WorkerProcess:
@@ -105,6 +105,20 @@ class GatewayServer:
             )
             self.gateway.sync()
         return worker
+
+    async def share_and_price(self, owner: User, model: str = "m1") -> None:
+        """`owner`'s workers shared with every user (pool `public`) and `model` priced (100
+        and 1000 dollars per million input and output tokens), through the admin API: the
+        requests of other users are then billed."""
+        admin = await self.user(admin=True)
+        async with httpx.AsyncClient(base_url=self.url, timeout=10, headers=admin.headers) as c:
+            shared = await c.put("/api/v1/admin/shared-pools/public", json={"owner_id": owner.id})
+            assert shared.status_code == 200, shared.text
+            price = await c.put(
+                f"/api/v1/admin/model-prices/{model}",
+                json={"input_per_million": "100", "output_per_million": "1000"},
+            )
+            assert price.status_code == 200, price.text
 
     def worker_id_of(self, worker: WorkerProcess) -> str:
         for info in self.gateway.registry.workers():

@@ -3,8 +3,6 @@ worker reachable on loopback, everything else private refused (SSRF), pinned con
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import ipaddress
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,6 +16,7 @@ from gpuproxy.gateway.protocol_proxy import ProtocolProxy, build_call
 from gpuproxy.gateway.ssrf import ProxyTarget, TargetPolicy
 from gpuproxy.worker.protocol import RegisterMsg
 
+from .asgi_target import serving
 from .support import GatewayServer, User
 
 
@@ -57,25 +56,8 @@ async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 @pytest.fixture
 async def echo() -> AsyncIterator[str]:
-    from granian.constants import Interfaces
-    from granian.server.embed import Server
-
-    port = free_port()
-    server = Server(
-        echo_app, address="127.0.0.1", port=port, interface=Interfaces.ASGINL, log_enabled=False
-    )
-    task = asyncio.create_task(server.serve())
-    url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient() as client:
-        for _ in range(200):
-            with contextlib.suppress(httpx.TransportError):
-                await client.get(url + "/")
-                break
-            await asyncio.sleep(0.02)
-    yield url
-    server.stop()  # type: ignore[no-untyped-call]
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.wait_for(task, 10)
+    async with serving(echo_app) as url:
+        yield url
 
 
 async def own_worker_at(gateway: GatewayServer, user: User, url: str) -> None:
@@ -112,7 +94,12 @@ async def test_http_to_own_worker_through_the_rust_forwarder(
     assert (seen["method"], seen["path"], seen["query"]) == ("PUT", "/anything", "x=1")
     assert seen["headers"]["x-custom"] == "yes"
     assert seen["headers"]["content-type"] == "application/json"
-    assert "authorization" not in seen["headers"]  # the caller's key never leaves
+    # The caller's key never leaves; the worker gets its own secret instead.
+    (worker,) = gateway.gateway.registry.workers(owner_id=alice.id)
+    assert seen["headers"]["authorization"] == gateway.gateway.registry.authorization(
+        worker.worker_id
+    )
+    assert alice.key not in str(seen["headers"])
     assert msgspec.json.decode(seen["body"]) == {"a": 1}
 
 

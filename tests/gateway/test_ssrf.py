@@ -98,7 +98,7 @@ async def test_public_target_not_on_the_allowlist_is_refused() -> None:
 
 async def test_callers_own_worker_may_be_private_or_loopback() -> None:
     policy = TargetPolicy([], resolver=fake_dns(DNS))
-    own = own_endpoints([("w1", "http://127.0.0.1:8001"), ("w2", "gpu-1.internal:9000")])
+    own = own_endpoints([("w1", "http://127.0.0.1:8001", ()), ("w2", "gpu-1.internal:9000", ())])
     target = await policy.check("http://127.0.0.1:8001/v1/models", own=own)
     assert (target.via, target.worker_id) == ("worker", "w1")
     by_ip = await policy.check("http://10.1.2.3:9000/health", own=own)

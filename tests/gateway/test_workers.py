@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gpuproxy.gateway.worker_address import WorkerAddressPolicy
 from gpuproxy.gateway.workers import RegistrationError, WorkerEvent, WorkerRegistry
 from gpuproxy.storage._kv_memory import MemoryStore
 from gpuproxy.worker.protocol import GpuInfo, HeartbeatMsg, RegisterMsg
@@ -34,9 +35,23 @@ def clock() -> Clock:
     return Clock()
 
 
+#: Where the providers say the test instances run (the workers register there).
+_ENDPOINTS = {"local-abc": "http://127.0.0.1:9001", "vast-1": "http://127.0.0.1:9001"}
+
+
+async def _endpoint(instance_id: str) -> str | None:
+    return _ENDPOINTS.get(instance_id)
+
+
+def _policy() -> WorkerAddressPolicy:
+    return WorkerAddressPolicy(allowed_networks=["127.0.0.0/8"], instance_endpoint=_endpoint)
+
+
 @pytest.fixture
 def registry(clock: Clock) -> WorkerRegistry:
-    return WorkerRegistry(clock=clock, min_interval_s=0.5, resume_grace_s=30)
+    return WorkerRegistry(
+        clock=clock, min_interval_s=0.5, resume_grace_s=30, address_policy=_policy()
+    )
 
 
 def _kinds(events: list[WorkerEvent]) -> list[str]:
@@ -160,8 +175,8 @@ async def test_interval_is_clamped(registry: WorkerRegistry) -> None:
 
 async def test_tokens_in_the_key_value_store() -> None:
     kv = MemoryStore()
-    issuer = WorkerRegistry(kv=kv)
-    acceptor = WorkerRegistry(kv=kv)  # another proxy process sharing the store
+    issuer = WorkerRegistry(kv=kv, address_policy=_policy())
+    acceptor = WorkerRegistry(kv=kv, address_policy=_policy())  # another proxy process
     token = await issuer.issue_token("carol", instance_id="vast-1")
     info, _ = await acceptor.register(_register(token))
     assert info.owner_id == "carol"

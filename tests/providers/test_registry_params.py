@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from tests.fakes.vastai import FakeVastAi
 
-from gpuproxy.config import Settings
+from gpuproxy.config import Settings, load_settings
 from gpuproxy.providers import InvalidRequest, OfferFilters, RentConfig, parse_rent_config
 from gpuproxy.providers.base import Provider
 from gpuproxy.providers.errors import ProviderUnavailable
+from gpuproxy.providers.ionet import IoNetProvider
 from gpuproxy.providers.params import OfferFilters as Filters
 from gpuproxy.providers.records import Instance, Offer
 from gpuproxy.providers.registry import ProviderRegistry, build_providers
@@ -87,6 +88,24 @@ async def test_build_from_settings(tmp_path: Path) -> None:
         )
         await registry.aclose()
     assert list(build_providers(Settings(data_dir=tmp_path, local_fleet_enabled=False))) == []
+
+
+async def test_ionet_gets_the_operator_ssh_key(tmp_path: Path) -> None:
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGdwdXByb3h5 ops@example"
+    settings = load_settings(
+        env={
+            "DATA_DIR": str(tmp_path),
+            "LOCAL_FLEET_ENABLED": "false",
+            "IONET_API_KEY": "k",
+            "IONET_SSH_PUBLIC_KEY": f"  {key}  ",
+        },
+        env_file=None,
+    )
+    registry = build_providers(settings)
+    provider = registry["io.net"]
+    assert isinstance(provider, IoNetProvider)
+    assert provider.ssh_public_keys == [key]
+    await registry.aclose()
 
 
 def test_filters_from_query_name_the_bad_field() -> None:

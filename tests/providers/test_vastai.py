@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 from tests.fakes.vastai import FakeVastAi
 
@@ -16,7 +17,7 @@ from gpuproxy.providers.errors import (
     ProviderRateLimited,
 )
 from gpuproxy.providers.params import OfferFilters, RentConfig
-from gpuproxy.providers.vastai import VastAiProvider, build_search_query
+from gpuproxy.providers.vastai import VAST_GPU_NAMES, VastAiProvider, build_search_query
 
 FAST_RETRY = RetryPolicy(attempts=4, base_s=0.01, max_s=0.05)
 
@@ -30,7 +31,11 @@ async def fake_vast() -> AsyncIterator[FakeVastAi]:
 @pytest.fixture
 async def vast(fake_vast: FakeVastAi) -> AsyncIterator[VastAiProvider]:
     provider = VastAiProvider(
-        fake_vast.api_key, fake_vast.base_url, retry=FAST_RETRY, poll_interval_s=0.02
+        fake_vast.api_key,
+        fake_vast.base_url,
+        retry=FAST_RETRY,
+        poll_interval_s=0.02,
+        pacing_scale=0,  # pacing has its own tests (test_vastai_pacing.py)
     )
     yield provider
     await provider.aclose()
@@ -110,6 +115,7 @@ async def test_rent_show_list_destroy(vast: VastAiProvider, fake_vast: FakeVastA
         label="t1",
         worker_token="tok-" + "x" * 20,
     )
+    [listed] = [o for o in await vast.list_offers() if o.id == "101"]
     created = await vast.create("101", config)
     assert created.status == "starting"
     put = next(r for r in fake_vast.requests if r.method == "PUT")
@@ -127,7 +133,10 @@ async def test_rent_show_list_destroy(vast: VastAiProvider, fake_vast: FakeVastA
     running = await vast.wait_running(created.id, timeout_s=5)
     assert running.status == "running"
     assert running.endpoint == "http://203.0.113.7:40000"
-    assert running.price_per_hour == 401_333
+    # Billed for the 40 GB rented (24 GB more than listed at 0.09 $/GB/month over 720 h),
+    # and that is what the quote for this rent said.
+    assert running.price_per_hour == 401_333 + 3_000
+    assert vast.quote(listed, config).price_per_hour == running.price_per_hour
     assert running.gpu_model == "RTX 4090"
     show = [r for r in fake_vast.requests if r.path == f"/api/v0/instances/{created.id}/"]
     assert show
@@ -174,7 +183,10 @@ async def test_429_without_retry_after_is_retried(
 
 async def test_429_backoff_is_bounded(fake_vast: FakeVastAi) -> None:
     provider = VastAiProvider(
-        fake_vast.api_key, fake_vast.base_url, retry=RetryPolicy(3, base_s=0.01, max_s=0.02)
+        fake_vast.api_key,
+        fake_vast.base_url,
+        retry=RetryPolicy(3, base_s=0.01, max_s=0.02),
+        pacing_scale=0,
     )
     fake_vast.rate_limit(10, "/api/v0/bundles/")
     with pytest.raises(ProviderRateLimited):
@@ -198,7 +210,11 @@ async def test_rent_that_fails_to_start_is_destroyed(
 async def test_rent_that_does_not_start_in_time_is_destroyed(fake_vast: FakeVastAi) -> None:
     fake_vast.boot_s = 30
     provider = VastAiProvider(
-        fake_vast.api_key, fake_vast.base_url, retry=FAST_RETRY, poll_interval_s=0.02
+        fake_vast.api_key,
+        fake_vast.base_url,
+        retry=FAST_RETRY,
+        poll_interval_s=0.02,
+        pacing_scale=0,
     )
     with pytest.raises(InstanceStartFailed, match="not running after"):
         await provider.create("101", RentConfig(image="ubuntu:22.04", start_timeout_s=0.2))
@@ -232,4 +248,95 @@ async def test_unreachable_provider_is_unavailable() -> None:
     provider = VastAiProvider("k", "http://127.0.0.1:9", retry=RetryPolicy(2, 0.01, 0.01))
     with pytest.raises(ProviderUnavailable):
         await provider.list_offers()
+    await provider.aclose()
+
+
+async def test_search_prices_the_default_disk_and_asks_for_open_ports(
+    vast: VastAiProvider, fake_vast: FakeVastAi
+) -> None:
+    fake_vast.offers[105]["direct_port_count"] = 0  # a host whose router has no open port
+    offers = await vast.list_offers()
+    query = fake_vast.requests[-1].json()
+    assert query["allocated_storage"] == RentConfig().disk_gb == 16
+    assert query["direct_port_count"] == {"gte": 1}
+    assert "105" not in {o.id for o in offers}  # it could never publish an endpoint
+    first = next(o for o in offers if o.id == "101")
+    assert first.metadata["disk_gb"] == "16"
+    assert first.metadata["storage_cost"] == "0.09"
+    assert first.metadata["direct_port_count"] == "20"
+
+
+async def test_disk_below_the_vast_minimum_is_refused_before_renting(
+    vast: VastAiProvider, fake_vast: FakeVastAi
+) -> None:
+    with pytest.raises(InvalidRequest) as bad:
+        await vast.create("101", RentConfig(image="ubuntu:22.04", disk_gb=4))
+    assert bad.value.field == "disk"
+    assert not [r for r in fake_vast.requests if r.method == "PUT"]
+    assert (await vast.create("101", RentConfig(image="ubuntu:22.04", disk_gb=8))).id
+
+
+async def test_fake_refuses_a_disk_below_eight_gb_as_vast_does(fake_vast: FakeVastAi) -> None:
+    headers = {"Authorization": f"Bearer {fake_vast.api_key}"}
+    async with httpx.AsyncClient(base_url=fake_vast.base_url, headers=headers) as http:
+        answer = await http.put(
+            "/api/v0/asks/101/", json={"client_id": "me", "image": "ubuntu", "disk": 4}
+        )
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "invalid_args"
+    assert "at least 8 GB" in answer.json()["msg"]
+    assert not fake_vast.instances
+
+
+@pytest.mark.parametrize(
+    ("actual", "intended", "status"),
+    [
+        ("frozen", "frozen", "stopped"),  # paused with memory kept: billed, not serving
+        ("rebooting", "running", "starting"),  # restarting: it comes back by itself
+        ("stopped", "stopped", "stopped"),
+        ("exited", "running", "failed"),
+        ("offline", "running", "unknown"),
+    ],
+)
+async def test_documented_instance_states(
+    vast: VastAiProvider, fake_vast: FakeVastAi, actual: str, intended: str, status: str
+) -> None:
+    created = await vast.create("101", RentConfig(image="ubuntu:22.04"))
+    fake_vast.set_status(created.id, actual, intended)
+    instance = await vast.get(created.id)
+    assert instance.status == status
+    assert instance.metadata["actual_status"] == actual
+
+
+async def test_a_rebooting_instance_is_waited_for_not_destroyed(
+    vast: VastAiProvider, fake_vast: FakeVastAi
+) -> None:
+    created = await vast.create("101", RentConfig(image="ubuntu:22.04"))
+    fake_vast.set_status(created.id, "rebooting")
+    with pytest.raises(InstanceStartFailed, match="not running after"):
+        await vast.wait_running(created.id, timeout_s=0.1)  # waited the whole time
+    assert fake_vast.destroyed == [int(created.id)]  # and only then cleaned up
+
+
+async def test_gpu_model_filter_uses_the_live_gpu_names(
+    vast: VastAiProvider, fake_vast: FakeVastAi
+) -> None:
+    newcomer = {**fake_vast.offers[101], "id": 150, "gpu_name": "RTX 5060 Ti"}
+    fake_vast.offers[150] = newcomer  # a card the built-in list does not know
+    offers = await vast.list_offers(OfferFilters(gpu_model="5060"))
+    assert [o.id for o in offers] == ["150"]
+    search = [r for r in fake_vast.requests if r.path == "/api/v0/bundles/"][-1]
+    assert search.json()["gpu_name"] == {"in": ["RTX 5060 Ti"]}
+    assert search.json()["limit"] == 100  # matched by vast, not over-fetched for our side
+    await vast.list_offers(OfferFilters(gpu_model="4090"))
+    names = [r for r in fake_vast.requests if r.path == "/api/v0/gpu_names/unique/"]
+    assert len(names) == 1  # cached
+
+
+async def test_gpu_names_fall_back_to_the_built_in_list(fake_vast: FakeVastAi) -> None:
+    fake_vast.gpu_names = []  # an empty (or failing) answer
+    provider = VastAiProvider(fake_vast.api_key, fake_vast.base_url, pacing_scale=0)
+    assert await provider.gpu_names() == VAST_GPU_NAMES
+    offers = await provider.list_offers(OfferFilters(gpu_model="4090"))
+    assert [o.id for o in offers] == ["101", "102"]
     await provider.aclose()

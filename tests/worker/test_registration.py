@@ -19,6 +19,7 @@ from tests.worker._spawn import SpawnWorker, worker_spawner
 from websockets.asyncio.client import connect
 
 from gpuproxy.api.workers_ws import workers_connect
+from gpuproxy.gateway.worker_address import WorkerAddressPolicy
 from gpuproxy.gateway.workers import WorkerEvent, WorkerRegistry
 
 
@@ -29,9 +30,11 @@ async def spawn_worker() -> AsyncIterator[SpawnWorker]:
 
 
 class Proxy:
-    def __init__(self, registry: WorkerRegistry, url: str) -> None:
+    def __init__(self, registry: WorkerRegistry, url: str, endpoints: dict[str, str]) -> None:
         self.registry = registry
         self.url = url
+        #: instance id -> the address its "provider" reports (workers must register there)
+        self.endpoints = endpoints
         self.events: list[WorkerEvent] = []
         registry.subscribe(self.events.append)
 
@@ -51,7 +54,13 @@ def _free_port() -> int:
 
 @pytest.fixture
 async def proxy() -> AsyncIterator[Proxy]:
-    registry = WorkerRegistry(min_interval_s=0.05, resume_grace_s=5)
+    endpoints: dict[str, str] = {}
+
+    async def endpoint(instance_id: str) -> str | None:
+        return endpoints.get(instance_id)
+
+    policy = WorkerAddressPolicy(allowed_networks=["127.0.0.0/8"], instance_endpoint=endpoint)
+    registry = WorkerRegistry(min_interval_s=0.05, resume_grace_s=5, address_policy=policy)
     app = Litestar(route_handlers=[workers_connect], logging_config=None)
     app.state["worker_registry"] = registry
     port = _free_port()
@@ -66,7 +75,7 @@ async def proxy() -> AsyncIterator[Proxy]:
             break
         except OSError:
             await asyncio.sleep(0.01)
-    yield Proxy(registry, f"http://127.0.0.1:{port}")
+    yield Proxy(registry, f"http://127.0.0.1:{port}", endpoints)
     server.stop()
     await asyncio.wait_for(serving, 10)
     await registry.stop()
@@ -89,6 +98,9 @@ async def test_register_heartbeat_loss_and_recovery(
         "81920",
         env={"GPUPROXY_WORKER_TOKEN": token},
     )
+    # The provider reports the instance's address only now: until then the worker was told
+    # to retry (address_unverified), with the same token.
+    proxy.endpoints["local-1"] = worker.endpoint
     registered = await proxy.wait_for("registered")
     info = registered.worker
     assert info.owner_id == "user-7"

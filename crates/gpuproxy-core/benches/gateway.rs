@@ -24,10 +24,10 @@ fn governance(c: &mut Criterion) {
             session_id: None,
             can_infer: true,
             priority: 0,
-            rate_limit: Some(RateLimit {
+            rate_limits: vec![RateLimit {
                 bucket: format!("k:key-{i}").into(),
                 per_minute: 10_000_000,
-            }),
+            }],
             expires_at_ms: None,
         };
         cache.insert(
@@ -61,7 +61,7 @@ fn governance(c: &mut Criterion) {
                 else {
                     panic!("cached")
                 };
-                let decision = ratelimit::check(&limiter, p.rate_limit.as_ref().unwrap());
+                let decision = ratelimit::check(&limiter, &p.rate_limits[0]);
                 let hold = allowances
                     .try_hold(&p.user_id, 1_000, Instant::now())
                     .unwrap();

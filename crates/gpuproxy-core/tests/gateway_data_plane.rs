@@ -36,7 +36,7 @@ fn principal() -> Arc<Principal> {
         session_id: None,
         can_infer: true,
         priority: 0,
-        rate_limit: None,
+        rate_limits: Vec::new(),
         expires_at_ms: None,
     })
 }
@@ -402,19 +402,34 @@ async fn test_redis() -> Option<String> {
     Some(url)
 }
 
+fn limited(key_id: &str, user_bucket: &str, key_limit: u32, user_limit: u32) -> Arc<Principal> {
+    use gpuproxy_core::gateway::principal::RateLimit;
+    let mut p = (*principal()).clone();
+    p.api_key_id = Some(key_id.into());
+    p.rate_limits = vec![
+        RateLimit {
+            bucket: format!("k:{key_id}-{user_bucket}").into(),
+            per_minute: key_limit,
+        },
+        RateLimit {
+            bucket: user_bucket.into(),
+            per_minute: user_limit,
+        },
+    ];
+    Arc::new(p)
+}
+
+/// Two processes, two keys of one user: each key's own limit (3/min) and the user's
+/// (4/min, shared by all the user's keys) are counted in Redis, so neither a second key
+/// nor a second process multiplies the user's limit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_data_planes_count_one_shared_rate_limit_in_redis() {
+    const KEY2: &str = "gpx_test_key_two";
     let Some(url) = test_redis().await else {
         return;
     };
     let backend = json_backend().await;
     let bucket = format!("u:test-{}", fastrand::u64(..));
-    let mut limited = (*principal()).clone();
-    limited.rate_limit = Some(gpuproxy_core::gateway::principal::RateLimit {
-        bucket: bucket.as_str().into(),
-        per_minute: 4,
-    });
-    let limited = Arc::new(limited);
     let mut planes = Vec::new();
     for _ in 0..2 {
         let config = GatewayConfig {
@@ -422,11 +437,13 @@ async fn two_data_planes_count_one_shared_rate_limit_in_redis() {
             ..GatewayConfig::default()
         };
         let h = start(config, backend);
-        h.dp.keys.insert(
-            digest(KEY.as_bytes()),
-            Some(Arc::clone(&limited)),
-            Duration::from_secs(60),
-        );
+        for (key, id) in [(KEY, "k1"), (KEY2, "k2")] {
+            h.dp.keys.insert(
+                digest(key.as_bytes()),
+                Some(limited(id, &bucket, 3, 4)),
+                Duration::from_secs(60),
+            );
+        }
         h.dp.allowances.install(
             &"alice".into(),
             1,
@@ -438,8 +455,8 @@ async fn two_data_planes_count_one_shared_rate_limit_in_redis() {
     }
     let mut statuses = Vec::new();
     let mut remaining = Vec::new();
-    for i in 0..8 {
-        let (status, headers, _) = post(planes[i % 2].addr, KEY, chat_body(false, 10)).await;
+    for (i, key) in [KEY, KEY, KEY, KEY, KEY2, KEY2].into_iter().enumerate() {
+        let (status, headers, _) = post(planes[i % 2].addr, key, chat_body(false, 10)).await;
         statuses.push(status);
         remaining.push(
             headers
@@ -449,11 +466,19 @@ async fn two_data_planes_count_one_shared_rate_limit_in_redis() {
     }
     assert_eq!(
         statuses,
-        vec![200, 200, 200, 200, 429, 429, 429, 429],
-        "4 per minute across both"
+        vec![200, 200, 200, 429, 200, 429],
+        "3 per key, 4 per user, across both processes"
     );
-    assert_eq!(remaining[0].as_deref(), Some("3"));
-    assert_eq!(remaining[3].as_deref(), Some("0"));
+    assert_eq!(
+        remaining[0].as_deref(),
+        Some("2"),
+        "the tighter limit's figures"
+    );
+    assert_eq!(
+        remaining[4].as_deref(),
+        Some("0"),
+        "the user's last request"
+    );
     let fallbacks: u64 = planes
         .iter()
         .map(|h| h.dp.shared_limits.as_ref().unwrap().fallbacks.load(Relaxed))

@@ -37,7 +37,7 @@ type PrincipalTuple<'py> = (
     Option<String>,
     bool,
     i32,
-    Option<(String, u32)>,
+    Vec<(String, u32)>,
     Option<u64>,
 );
 
@@ -88,19 +88,21 @@ fn digest_of(b: &[u8]) -> PyResult<Digest> {
 }
 
 fn principal(t: PrincipalTuple<'_>) -> Principal {
-    let (user_id, api_key_id, session_id, can_infer, priority, rate_limit, expires_at_ms) = t;
+    let (user_id, api_key_id, session_id, can_infer, priority, rate_limits, expires_at_ms) = t;
     Principal {
         user_id: user_id.into(),
         api_key_id: api_key_id.map(Into::into),
         session_id: session_id.map(Into::into),
         can_infer,
         priority,
-        rate_limit: rate_limit.filter(|(_, per_minute)| *per_minute > 0).map(
-            |(bucket, per_minute)| RateLimit {
+        rate_limits: rate_limits
+            .into_iter()
+            .filter(|(_, per_minute)| *per_minute > 0)
+            .map(|(bucket, per_minute)| RateLimit {
                 bucket: bucket.into(),
                 per_minute,
-            },
-        ),
+            })
+            .collect(),
         expires_at_ms,
     }
 }

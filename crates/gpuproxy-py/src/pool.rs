@@ -95,7 +95,8 @@ impl PyPool {
 
     #[pyo3(signature = (
         id, address, *, weight = None, max_concurrency = None, gpu_model = None,
-        gpu_count = 1, vram_gb = 0, price_per_hour_micros = 0, provider = None, region = None
+        gpu_count = 1, vram_gb = 0, price_per_hour_micros = 0, provider = None, region = None,
+        authorization = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn add_backend(
@@ -110,8 +111,10 @@ impl PyPool {
         price_per_hour_micros: i64,
         provider: Option<String>,
         region: Option<String>,
+        authorization: Option<String>,
     ) -> PyResult<()> {
         let backend = Backend {
+            authorization,
             id,
             address,
             weight,

@@ -152,6 +152,18 @@ class ApiKeyRepository:
             key = msgspec.structs.replace(key, revoked_at=at)
         return key
 
+    async def update(
+        self, key_id: str, *, priority: int, rate_limit_per_minute: int | None
+    ) -> ApiKey | None:
+        """Set a key's admission priority and own rate limit; None when it does not exist."""
+        await self.db.execute(
+            "UPDATE api_keys SET priority = $2, rate_limit_per_minute = $3 WHERE id = $1",
+            key_id,
+            priority,
+            rate_limit_per_minute,
+        )
+        return await self.get(key_id)
+
     async def for_auth(self, key_id: str) -> KeyAuthRow | None:
         row = await self.db.fetchrow(
             "SELECT k.id, k.user_id, k.name, k.scopes, k.rate_limit_per_minute, k.priority, "

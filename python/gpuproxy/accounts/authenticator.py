@@ -306,7 +306,6 @@ class Authenticator:
                     scopes=ALL_SCOPES if user.is_admin else _USER_SCOPES,
                     rate_limit_per_minute=user.rate_limit_per_minute,
                     session_id=claims.sid,
-                    rate_limit_key=f"u:{user.id}",
                 )
         _bounded_put(
             self._sessions, claims.sid, _SessionEntry(principal, claims.sub, now + self._ttl())
@@ -337,16 +336,13 @@ class Authenticator:
 
 def _key_principal(row: KeyAuthRow) -> Principal:
     key = row.key
-    own_limit = key.rate_limit_per_minute is not None
     return Principal(
         user_id=key.user_id,
         email=row.email,
         is_admin=row.is_admin,
         scopes=frozenset(key.scopes),
         api_key_id=key.id,
-        rate_limit_per_minute=(
-            key.rate_limit_per_minute if own_limit else row.user_rate_limit_per_minute
-        ),
+        rate_limit_per_minute=row.user_rate_limit_per_minute,
+        key_rate_limit_per_minute=key.rate_limit_per_minute,
         priority=key.priority,
-        rate_limit_key=f"k:{key.id}" if own_limit else f"u:{key.user_id}",
     )

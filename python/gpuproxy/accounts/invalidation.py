@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from gpuproxy.accounts._kverrors import KV_ERRORS
 from gpuproxy.storage.kv import KeyValueStore
@@ -69,7 +69,8 @@ class InvalidationBus:
             try:
                 self._probe = secrets.token_hex(8)
                 prober = asyncio.get_running_loop().create_task(self._send_probes(self._probe))
-                async for raw in self.kv.subscribe(CHANNEL):
+                subscription = self.kv.subscribe(CHANNEL, on_subscribed=self._confirmed())
+                async for raw in subscription:
                     self._handle(raw)
                     if self.healthy:
                         failures = 0
@@ -86,6 +87,20 @@ class InvalidationBus:
             self._on_reset()
             await asyncio.sleep(_BACKOFF_S[min(failures, len(_BACKOFF_S) - 1)])
             failures += 1
+
+    def _confirmed(self) -> Callable[[], Awaitable[None]]:
+        """Called on each confirmation of one subscription: after the first, the Redis client
+        re-subscribed on a new connection by itself, and revocations sent meanwhile are lost."""
+        confirmations = 0
+
+        async def confirmed() -> None:
+            nonlocal confirmations
+            confirmations += 1
+            if confirmations > 1:
+                log.warning("auth invalidation: resubscribed after a reconnect; caches flushed")
+                self._on_reset()
+
+        return confirmed
 
     def _handle(self, raw: bytes) -> None:
         kind, _, ident = raw.decode("utf-8", "replace").partition(":")

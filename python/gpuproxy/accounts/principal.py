@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import msgspec
 
-__all__ = ["ALL_SCOPES", "Principal"]
+__all__ = ["ALL_SCOPES", "MANAGE_KEYS_SCOPE", "Principal"]
 
+#: Creating, listing and revoking API keys. A separate scope so that a key handed to an
+#: inference client cannot mint keys or revoke its owner's other keys.
+MANAGE_KEYS_SCOPE = "keys"
 #: Scopes an API key can carry; a JWT (interactive login) carries all of them.
-ALL_SCOPES: frozenset[str] = frozenset({"inference", "gpu", "billing", "admin"})
+ALL_SCOPES: frozenset[str] = frozenset({"inference", "gpu", "billing", "admin", MANAGE_KEYS_SCOPE})
 
 
 class Principal(msgspec.Struct, frozen=True):
@@ -22,13 +25,14 @@ class Principal(msgspec.Struct, frozen=True):
     is_admin: bool = False
     scopes: frozenset[str] = ALL_SCOPES
     api_key_id: str | None = None
+    #: The user's limit, shared by all the user's keys and sessions (None: server default).
     rate_limit_per_minute: int | None = None
     priority: int = 0
     #: The login session of a JWT caller (logout revokes it); None for API keys.
     session_id: str | None = None
-    #: The rate-limit bucket the caller counts against: the key's own when the key has a
-    #: limit of its own ("k:<key id>"), else the user's ("u:<user id>").
-    rate_limit_key: str | None = None
+    #: An API key's own limit, counted in the key's bucket on top of the user's (it can
+    #: only tighten: a key never gets more than its user).
+    key_rate_limit_per_minute: int | None = None
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes

@@ -29,9 +29,15 @@ from gpuproxy.accounts.errors import (
 )
 from gpuproxy.accounts.invalidation import InvalidationBus
 from gpuproxy.accounts.keyformat import generate_key
+from gpuproxy.accounts.keyrules import (
+    check_expiry_within,
+    check_key_rate_limit,
+    check_priority,
+    key_scopes,
+)
 from gpuproxy.accounts.keyusage import KeyUsageRecorder
 from gpuproxy.accounts.passwords import PasswordHasher, validate_new_password
-from gpuproxy.accounts.principal import ALL_SCOPES, Principal
+from gpuproxy.accounts.principal import Principal
 from gpuproxy.accounts.ratelimit import RateDecision, RateLimiter
 from gpuproxy.accounts.sessions import (
     RefreshToken,
@@ -48,12 +54,10 @@ from gpuproxy.config import Settings
 from gpuproxy.storage.database import Database
 from gpuproxy.storage.kv import KeyValueStore
 
-__all__ = ["DEFAULT_KEY_SCOPES", "AccountsService", "LoginResult"]
+__all__ = ["AccountsService", "LoginResult"]
 
 log = logging.getLogger(__name__)
 
-#: Scopes of a new key when none are asked for: everything but `admin` (least privilege).
-DEFAULT_KEY_SCOPES: tuple[str, ...] = ("billing", "gpu", "inference")
 MAX_ACTIVE_KEYS_PER_USER = 200
 MAX_NAME_LENGTH = 200
 REFRESH_PREFIX = "gpx_rt_"
@@ -108,6 +112,9 @@ class AccountsService:
         self.bus = InvalidationBus(kv, self._on_invalidation, self._on_reset)
         #: other caches of credentials (the data plane's): told every revocation
         self.invalidation_listeners: list[Callable[[str, str], None]] = []
+        #: Told of every new account after it is stored (billing grants the starting
+        #: credit); a failing listener is logged and does not undo the registration.
+        self.registration_listeners: list[Callable[[User], Awaitable[None]]] = []
         self.authenticator = Authenticator(
             users=self.users,
             keys=self.keys,
@@ -122,11 +129,15 @@ class AccountsService:
     # --- lifecycle ----------------------------------------------------------------------
 
     async def start(
-        self, spawn: Callable[[Awaitable[None], str], object], *, ready_within_s: float = 3.0
+        self,
+        supervise: Callable[[str, Callable[[], Awaitable[None]]], object],
+        *,
+        ready_within_s: float = 3.0,
     ) -> None:
-        """Start the invalidation listener and the usage writer; wait for the listener."""
-        spawn(self.bus.run(), "accounts-invalidation")
-        spawn(self.usage.run(), "accounts-key-usage")
+        """Start the invalidation listener and the usage writer (`supervise(name, loop)`, e.g.
+        `Services.supervise`, restarts them after errors); wait for the listener."""
+        supervise("accounts-invalidation", self.bus.run)
+        supervise("accounts-key-usage", self.usage.run)
         if not await self.bus.wait_ready(ready_within_s):
             log.warning(
                 "auth invalidation channel not live after %.0f s; caching auth for at most 1 s",
@@ -202,6 +213,11 @@ class AccountsService:
             ip=ip,
             detail={"email": email, "is_admin": is_admin},
         )
+        for listener in self.registration_listeners:
+            try:
+                await listener(user)
+            except Exception:
+                log.exception("a registration listener failed for user %s", user.id)
         return user
 
     async def login(
@@ -396,26 +412,28 @@ class AccountsService:
         scopes: Sequence[str] | None = None,
         rate_limit_per_minute: int | None = None,
         expires_at_ms: int | None = None,
+        priority: int = 0,
         ip: str = "",
         owner: User | None = None,
     ) -> tuple[ApiKey, str]:
-        """A new key for the caller (or for `owner`, by an admin); (key, the key shown once)."""
+        """A new key for the caller (or for `owner`, by an admin); (key, the key shown once).
+
+        When the caller is itself an API key (on any route), the new key stays within the
+        caller's scopes and expiry (`keyrules`)."""
         name = _clean_name(name, "name", required=True)
-        wanted = tuple(DEFAULT_KEY_SCOPES if scopes is None else scopes)
-        unknown = sorted(set(wanted) - ALL_SCOPES)
-        if unknown or not wanted:
-            raise InvalidInput(
-                "scopes", f"must be a non-empty list of {', '.join(sorted(ALL_SCOPES))}"
-            )
-        target_admin = owner.is_admin if owner is not None else principal.is_admin
-        if "admin" in wanted and not target_admin:
-            raise Forbidden("the admin scope needs an admin account")
-        if owner is None and not set(wanted) <= principal.scopes:
-            raise Forbidden("an API key cannot create a key with scopes it does not hold")
+        if owner is None:
+            owner = await self.me(principal)
+        wanted = key_scopes(scopes, principal, owner_is_admin=owner.is_admin)
         check_rate_limit(rate_limit_per_minute)
+        check_key_rate_limit(
+            rate_limit_per_minute, owner.rate_limit_per_minute, self.settings.rate_limit_per_minute
+        )
+        check_priority(priority)
         if expires_at_ms is not None and expires_at_ms <= now_ms():
             raise InvalidInput("expires_at", "must be in the future")
-        user_id = owner.id if owner is not None else principal.user_id
+        if principal.api_key_id is not None:
+            check_expiry_within(await self.keys.get(principal.api_key_id), expires_at_ms)
+        user_id = owner.id
         active = await self.keys.list_for_user(user_id, include_revoked=False)
         if len(active) >= MAX_ACTIVE_KEYS_PER_USER:
             raise InvalidInput("name", f"at most {MAX_ACTIVE_KEYS_PER_USER} active keys per user")
@@ -428,6 +446,7 @@ class AccountsService:
             scopes=wanted,
             rate_limit_per_minute=rate_limit_per_minute,
             expires_at=expires_at_ms,
+            priority=priority,
         )
         await self.audit.record(
             "apikey.create",
@@ -452,16 +471,65 @@ class AccountsService:
         key = await self.keys.revoke(key_id, user_id=None if any_owner else principal.user_id)
         if key is None:
             raise NotFound("API key not found")
-        await self.bus.publish("key", key_id)
-        await self.audit.record(
-            "apikey.revoke",
-            actor_id=principal.user_id,
-            actor_email=principal.email,
-            target=key_id,
-            ip=ip,
-            detail={"owner": key.user_id},
-        )
+        await self._key_changed("apikey.revoke", principal, key, ip)
         return key
+
+    async def _key_changed(
+        self, action: str, actor: Principal, key: ApiKey, ip: str, **detail: Any
+    ) -> None:
+        """Every worker drops the key from its credential caches (the data plane's too),
+        and the audit log records who did it."""
+        await self.bus.publish("key", key.id)
+        await self.audit.record(
+            action,
+            actor_id=actor.user_id,
+            actor_email=actor.email,
+            target=key.id,
+            ip=ip,
+            detail={"owner": key.user_id, **detail},
+        )
+
+    async def update_api_key(
+        self,
+        actor: Principal,
+        key_id: str,
+        *,
+        priority: int | None = None,
+        rate_limit_per_minute: int | None = None,
+        ip: str = "",
+    ) -> ApiKey:
+        """Admin change of any key's priority or own rate limit (0 = share the owner's).
+
+        Every worker's credential cache drops the key, so the data plane queues and limits
+        its next request with the new values."""
+        key = await self.keys.get(key_id)
+        if key is None:
+            raise NotFound("API key not found")
+        changes: dict[str, int | None] = {}
+        if priority is not None:
+            changes["priority"] = check_priority(priority)
+        new_limit = key.rate_limit_per_minute
+        if rate_limit_per_minute is not None:
+            new_limit = None if rate_limit_per_minute == 0 else rate_limit_per_minute
+            check_rate_limit(new_limit)
+            owner = await self.users.get(key.user_id)
+            check_key_rate_limit(
+                new_limit,
+                None if owner is None else owner.rate_limit_per_minute,
+                self.settings.rate_limit_per_minute,
+            )
+            changes["rate_limit_per_minute"] = new_limit
+        if not changes:
+            return key
+        updated = await self.keys.update(
+            key_id,
+            priority=key.priority if priority is None else priority,
+            rate_limit_per_minute=new_limit,
+        )
+        if updated is None:
+            raise NotFound("API key not found")
+        await self._key_changed("apikey.update", actor, updated, ip, **changes)
+        return updated
 
     # --- administration -------------------------------------------------------------------
 

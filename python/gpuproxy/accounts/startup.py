@@ -17,6 +17,6 @@ async def start_accounts(services: Services) -> None:
     accounts = AccountsService(services.settings, services.db, services.kv)
     services.accounts = accounts
     services.shutdown_hooks.append(accounts.close)
-    await accounts.start(services.spawn)
+    await accounts.start(services.supervise)
     if services.settings.bootstrap_admin:
         await ensure_default_admin(accounts, services.settings.data_dir)

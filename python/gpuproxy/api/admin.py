@@ -17,13 +17,15 @@ from gpuproxy.accounts.service import AccountsService
 from gpuproxy.accounts.users import User
 from gpuproxy.api.accounts_http import accounts_of, client_ip
 from gpuproxy.api.auth_schemas import (
+    AdminCreateApiKey,
     AdminCreateUser,
+    AdminUpdateApiKey,
     AdminUpdateUser,
     ApiKeyCreated,
     ApiKeyList,
+    ApiKeyOut,
     AuditEventOut,
     AuditPage,
-    CreateApiKey,
     UserList,
     UserOut,
     key_created,
@@ -134,8 +136,11 @@ class AdminController(Controller):
         request: Request[Any, Any, Any],
         services: ServicesDep,
         user_id: Id,
-        data: JSONBody[CreateApiKey],
+        data: JSONBody[AdminCreateApiKey],
     ) -> ApiKeyCreated:
+        """Like a user's own key; `rate_limit_per_minute` at most the user's limit, and
+        `priority` orders the admission queue. An admin API key stays within its own
+        scopes and expiry here too."""
         accounts = accounts_of(services)
         owner = await _user(accounts, user_id)
         expires_ms = None
@@ -147,10 +152,31 @@ class AdminController(Controller):
             scopes=data.scopes,
             rate_limit_per_minute=data.rate_limit_per_minute,
             expires_at_ms=expires_ms,
+            priority=data.priority,
             owner=owner,
             ip=client_ip(request),
         )
         return key_created(key, full_key, now_ms())
+
+    @patch("/apikeys/{key_id:str}", summary="Change any API key's priority or rate limit")
+    async def update_key(
+        self,
+        key_id: Id,
+        data: JSONBody[AdminUpdateApiKey],
+        services: ServicesDep,
+        request: Request[Any, Any, Any],
+    ) -> ApiKeyOut:
+        """`priority` (0-255) orders the admission queue, higher first;
+        `rate_limit_per_minute` at most the owner's limit, 0 removes the key's own limit.
+        Every instance applies the change to the key's next request."""
+        key = await accounts_of(services).update_api_key(
+            principal_of(request),
+            key_id,
+            priority=data.priority,
+            rate_limit_per_minute=data.rate_limit_per_minute,
+            ip=client_ip(request),
+        )
+        return key_out(key, now_ms())
 
     @delete("/apikeys/{key_id:str}", status_code=HTTP_204_NO_CONTENT, summary="Revoke any API key")
     async def revoke_key(

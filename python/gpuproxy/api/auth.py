@@ -35,7 +35,7 @@ from gpuproxy.api.auth_schemas import (
     user_out,
 )
 from gpuproxy.api.deps import ServicesDep
-from gpuproxy.api.guards import principal_of, requires_auth
+from gpuproxy.api.guards import principal_of, requires_auth, requires_key_management
 
 __all__ = ["AuthController"]
 
@@ -126,14 +126,17 @@ class AuthController(Controller):
     @post(
         ["/apikey", "/apikeys"],
         status_code=HTTP_201_CREATED,
-        guards=[requires_auth],
+        guards=[requires_key_management],
         summary="Create an API key (shown once)",
     )
     async def create_api_key(
         self, request: Request[Any, Any, Any], services: ServicesDep, data: JSONBody[CreateApiKey]
     ) -> ApiKeyCreated:
         """Format `gpx_<key id>_<secret>`. Use it as `X-API-Key: <key>` or
-        `Authorization: Bearer <key>`."""
+        `Authorization: Bearer <key>`. Needs the `keys` scope; a key creating a key gives it
+        at most its own scopes, and an expiring key only keys that expire no later than
+        itself (403 naming `scopes` / `expires_at`). `rate_limit_per_minute` may not exceed
+        the account's limit (400)."""
         expires_ms = None
         if data.expires_at is not None:
             expires_ms = int(data.expires_at.timestamp() * 1000)
@@ -147,7 +150,11 @@ class AuthController(Controller):
         )
         return key_created(key, full_key, now_ms())
 
-    @get(["/apikey", "/apikeys"], guards=[requires_auth], summary="The caller's API keys")
+    @get(
+        ["/apikey", "/apikeys"],
+        guards=[requires_key_management],
+        summary="The caller's API keys (needs the `keys` scope)",
+    )
     async def list_api_keys(
         self, request: Request[Any, Any, Any], services: ServicesDep
     ) -> ApiKeyList:
@@ -158,7 +165,7 @@ class AuthController(Controller):
     @delete(
         ["/apikey/{key_id:str}", "/apikeys/{key_id:str}"],
         status_code=HTTP_204_NO_CONTENT,
-        guards=[requires_auth],
+        guards=[requires_key_management],
         summary="Revoke one of the caller's API keys",
     )
     async def revoke_api_key(
@@ -168,7 +175,8 @@ class AuthController(Controller):
         key_id: Annotated[str, PathParameter(max_length=64)],
     ) -> None:
         """Another user's key answers 404, like a key that does not exist. Revocation
-        reaches every worker's cache within a second."""
+        reaches every worker's cache within a second. Needs the `keys` scope, except for a
+        key revoking itself."""
         await accounts_of(services).revoke_api_key(
             principal_of(request), key_id, ip=client_ip(request)
         )

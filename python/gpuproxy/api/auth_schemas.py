@@ -14,12 +14,15 @@ from msgspec import Meta
 
 from gpuproxy.accounts.apikeys import ApiKey
 from gpuproxy.accounts.keyformat import KEY_PREFIX
+from gpuproxy.accounts.keyrules import PRIORITY_MAX, PRIORITY_MIN
 from gpuproxy.accounts.principal import Principal
 from gpuproxy.accounts.service import LoginResult
 from gpuproxy.accounts.users import User
 
 __all__ = [
+    "AdminCreateApiKey",
     "AdminCreateUser",
+    "AdminUpdateApiKey",
     "AdminUpdateUser",
     "ApiKeyCreated",
     "ApiKeyList",
@@ -42,11 +45,12 @@ __all__ = [
     "user_out",
 ]
 
-Scope = Literal["inference", "gpu", "billing", "admin"]
+Scope = Literal["inference", "gpu", "billing", "admin", "keys"]
 Email = Annotated[str, Meta(min_length=3, max_length=254, examples=["user@example.com"])]
 Password = Annotated[str, Meta(min_length=10, max_length=1024)]
 Name = Annotated[str, Meta(max_length=200)]
 RateLimit = Annotated[int, Meta(ge=1, le=1_000_000)]
+Priority = Annotated[int, Meta(ge=PRIORITY_MIN, le=PRIORITY_MAX)]
 
 
 def ms_to_datetime(value: int) -> datetime:
@@ -84,11 +88,25 @@ class ChangePassword(msgspec.Struct, kw_only=True):
 
 class CreateApiKey(msgspec.Struct, kw_only=True):
     name: Annotated[str, Meta(min_length=1, max_length=200)]
-    #: Defaults to inference, gpu and billing; `admin` only for admin accounts.
+    #: Defaults to inference, gpu and billing (a key creating a key: those it holds);
+    #: `admin` only for admin accounts; `keys` lets the key manage keys.
     scopes: list[Scope] | None = None
-    #: This key's own limit; without it the key shares its owner's limit.
+    #: This key's own, tighter limit: at most the account's limit, which all of the
+    #: account's keys share. Without it the key has only the account's limit.
     rate_limit_per_minute: RateLimit | None = None
+    #: Needed, and no later than the caller's, when the caller is an expiring API key.
     expires_at: Annotated[datetime, Meta(tz=True)] | None = None
+
+
+class AdminCreateApiKey(CreateApiKey, kw_only=True):
+    #: Admission-queue priority: higher is served first when backends are busy.
+    priority: Priority = 0
+
+
+class AdminUpdateApiKey(msgspec.Struct, kw_only=True):
+    priority: Priority | None = None
+    #: 0 removes the key's own limit (it then has only the account's).
+    rate_limit_per_minute: Annotated[int, Meta(ge=0, le=1_000_000)] | None = None
 
 
 class UserOut(msgspec.Struct, kw_only=True):
@@ -132,6 +150,7 @@ class ApiKeyOut(msgspec.Struct, kw_only=True):
     prefix: str  # how the key starts, to recognise it (never the secret)
     scopes: list[str]
     rate_limit_per_minute: int | None
+    priority: int
     expires_at: datetime | None
     last_used_at: datetime | None
     request_count: int
@@ -235,6 +254,7 @@ def key_out(key: ApiKey, at_ms: int) -> ApiKeyOut:
         prefix=f"{KEY_PREFIX}{key.id}_",
         scopes=list(key.scopes),
         rate_limit_per_minute=key.rate_limit_per_minute,
+        priority=key.priority,
         expires_at=opt_datetime(key.expires_at),
         last_used_at=opt_datetime(key.last_used_at),
         request_count=key.request_count,

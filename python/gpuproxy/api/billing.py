@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post, put
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
@@ -152,6 +153,13 @@ class BillingController(Controller):
         "/payments/{payment_id:str}/crypto",
         status_code=HTTP_200_OK,
         summary="Submit the transaction hash of a crypto payment",
+        responses={
+            HTTP_202_ACCEPTED: ResponseSpec(
+                dict[str, Any],
+                description="Seen, not yet credited: unmined or short of confirmations",
+                generate_examples=False,
+            )
+        },
     )
     async def crypto_submit(
         self,

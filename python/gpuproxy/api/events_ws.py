@@ -1,22 +1,25 @@
-"""WebSocket `/ws`: real-time GPU availability and instance events for authenticated users.
+"""WebSocket `/ws`: real-time GPU availability, instance and billing events for users.
 
 Client frames (JSON text):
-  {"type": "subscribe", "topics": ["availability", "instances"], "providers": ["vast.ai"]}
-      `topics` defaults to every topic, `providers` (availability only) to every provider.
-      Subscribing to `availability` also sends the last known state of each provider
-      (`"snapshot": true`).
+  {"type": "subscribe", "topics": ["availability", "instances", "billing"],
+   "providers": ["vast.ai"]}
+      `topics` defaults to the GPU topics (`availability`, `instances`), `providers`
+      (availability only) to every provider. Subscribing to `availability` also sends the
+      last known state of each provider (`"snapshot": true`), and sends it again after the
+      event channel was lost and came back (events were missed meanwhile).
   {"type": "unsubscribe", "topics": [...]}     (no topics: all)
   {"type": "ping"}
 Server frames: `hello` on connect, `subscribed` / `unsubscribed` (the current topics),
-`pong`, `error` {code, message}, and the events themselves (see `providers.events`).
-`instances` events reach only the instance's owner (and admins). Topics need the `gpu`
-scope. Authentication is the same as for HTTP (the middleware sets the principal).
+`pong`, `error` {code, message}, and the events themselves (see `providers.events` and
+`billing.notifications`: `guardrails.alert`, `guardrails.exceeded`, `billing.auto_renew`...).
+`instances` events reach only the instance's owner (and admins); `billing` events only their
+owner. The GPU topics need the `gpu` scope, `billing` the `billing` scope. Authentication is
+the same as for HTTP (the middleware sets the principal).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -27,9 +30,12 @@ from litestar.exceptions import WebSocketDisconnect
 from gpuproxy.accounts.principal import Principal
 from gpuproxy.api.deps import ServicesDep
 from gpuproxy.api.guards import principal_of, requires_auth
+from gpuproxy.billing.notifications import BILLING_EVENTS_CHANNEL
 from gpuproxy.providers.errors import InvalidRequest
-from gpuproxy.providers.events import TOPICS, event_topic
+from gpuproxy.providers.events import TOPICS, decoded_events, event_topic
 from gpuproxy.providers.service import ProvidersService
+from gpuproxy.storage.kv import KeyValueStore
+from gpuproxy.storage.pubsub import follow
 
 __all__ = ["events_ws"]
 
@@ -37,6 +43,8 @@ log = logging.getLogger(__name__)
 
 _MAX_FRAME = 16 * 1024
 _MESSAGE_TOO_BIG = 1009
+_BILLING = "billing"
+_ALL_TOPICS = TOPICS | {_BILLING}
 
 
 class _Session:
@@ -67,23 +75,42 @@ class _Session:
         return self.providers is None or event.get("provider") in self.providers
 
 
-def _topics(frame: dict[str, Any]) -> set[str]:
+def _topics(frame: dict[str, Any], default: frozenset[str]) -> set[str]:
     raw = frame.get("topics", frame.get("topic"))
     if raw is None:
-        return set(TOPICS)
+        return set(default)
     names = [raw] if isinstance(raw, str) else raw
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise ValueError("topics must be a list of topic names")
-    unknown = sorted(set(names) - TOPICS)
+    unknown = sorted(set(names) - _ALL_TOPICS)
     if unknown:
-        raise ValueError(f"unknown topic(s) {unknown}; topics: {sorted(TOPICS)}")
+        raise ValueError(f"unknown topic(s) {unknown}; topics: {sorted(_ALL_TOPICS)}")
     return set(names)
 
 
+def _missing_scope(principal: Principal, topics: set[str]) -> str | None:
+    if topics & TOPICS and not principal.has_scope("gpu"):
+        return "gpu"
+    if _BILLING in topics and not principal.has_scope("billing"):
+        return "billing"
+    return None
+
+
 async def _forward(session: _Session, service: ProvidersService) -> None:
-    async for event in service.bus.events():
+    async def resync() -> None:
+        if "availability" in session.topics:
+            await _snapshot(session, service)
+
+    async for event in service.bus.events(on_resync=resync):
         if session.wants(event):
             event.pop("owner_id", None)
+            await session.send(event)
+
+
+async def _forward_billing(session: _Session, kv: KeyValueStore) -> None:
+    """The owner's billing events (alerts, auto-renew results), once `billing` is subscribed."""
+    async for event in decoded_events(follow(kv, BILLING_EVENTS_CHANNEL)):
+        if _BILLING in session.topics and event.pop("owner_id", None) == session.principal.user_id:
             await session.send(event)
 
 
@@ -114,7 +141,9 @@ async def _handle(session: _Session, service: ProvidersService, frame: dict[str,
         await session.error("invalid_message", "type must be subscribe, unsubscribe or ping")
         return
     try:
-        topics = _topics(frame)
+        # Subscribing defaults to the GPU topics (as before billing had one); unsubscribing
+        # to every topic.
+        topics = _topics(frame, TOPICS if kind == "subscribe" else _ALL_TOPICS)
     except ValueError as exc:
         await session.error("invalid_topic", str(exc))
         return
@@ -122,8 +151,9 @@ async def _handle(session: _Session, service: ProvidersService, frame: dict[str,
         session.topics -= topics
         await session.send({"type": "unsubscribed", "topics": sorted(session.topics)})
         return
-    if not session.principal.has_scope("gpu"):
-        await session.error("permission_denied", "this API key lacks the 'gpu' scope")
+    scope = _missing_scope(session.principal, topics)
+    if scope is not None:
+        await session.error("permission_denied", f"this API key lacks the '{scope}' scope")
         return
     providers = frame.get("providers")
     if providers is not None:
@@ -155,10 +185,14 @@ async def events_ws(socket: WebSocket[Any, Any, Any], services: ServicesDep) -> 
         await socket.close(code=1011)
         return
     # Listen before greeting, so no event published after `subscribed` can be missed.
-    forwarder = asyncio.get_running_loop().create_task(_forward(session, service))
+    loop = asyncio.get_running_loop()
+    forwarders = [
+        loop.create_task(_forward(session, service)),
+        loop.create_task(_forward_billing(session, services.kv)),
+    ]
     await asyncio.sleep(0)
     try:
-        await session.send({"type": "hello", "topics": sorted(TOPICS)})
+        await session.send({"type": "hello", "topics": sorted(_ALL_TOPICS)})
         while True:
             text = await socket.receive_text()
             if len(text) > _MAX_FRAME:
@@ -177,6 +211,6 @@ async def events_ws(socket: WebSocket[Any, Any, Any], services: ServicesDep) -> 
     except WebSocketDisconnect:
         pass
     finally:
-        forwarder.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await forwarder
+        for forwarder in forwarders:
+            forwarder.cancel()
+        await asyncio.gather(*forwarders, return_exceptions=True)

@@ -2,8 +2,12 @@
 
 - `GET  /gpu/instances?provider=&min_vram=&max_price=&gpu_model=&location=` offers of every
   enabled provider (or the ones named, comma-separated; `all` = every one), with a
-  per-provider `errors` list; a failing provider never fails the listing.
-- `POST /gpu/instances/{provider}/{offer_id}` rent (body: image, env, ports, disk, ...).
+  per-provider `errors` list; a failing provider never fails the listing. Each offer says
+  `rentable` and, when it is not (no valid price), `not_rentable_reason`.
+- `POST /gpu/instances/{provider}/{offer_id}` rent (body: image, env, ports, disk, ...);
+  409 `offer_not_rentable` for an offer without a valid price or whose host cannot serve
+  the rent (vast.ai: fewer open ports than it maps); the price held is the provider's quote
+  for the rent (vast.ai adds storage for its `disk`).
 - `GET | DELETE /gpu/instances/{provider}/{instance_id}` show / destroy, owner or admin only.
 - `GET  /gpu/instances/mine[?all=true]` the caller's instances (ended ones with all=true).
 - `POST /gpu/instances/reserve` {count 1-16, filters, config, all_or_nothing}.

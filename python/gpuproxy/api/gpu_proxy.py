@@ -68,6 +68,15 @@ class GpuProxyController(Controller):
         principal = principal_of(request)
         own = gateway.registry.workers(owner_id=principal.user_id)
         target = await gateway.protocol_proxy.resolve(call, own)
+        if target.worker_id is not None:
+            # A registered worker serves its gateway only: the worker's secret replaces
+            # whatever credential the caller put in the headers.
+            authorization = gateway.registry.authorization(target.worker_id)
+            if authorization is not None:
+                call.headers = {
+                    k: v for k, v in call.headers.items() if k.lower() != "authorization"
+                }
+                call.headers["authorization"] = authorization
         request_id = request.scope.get("state", {}).get("request_id")
         answer = await gateway.protocol_proxy.open(call, target, request_id)
         target_view = {"host": target.host, "address": target.pinned_authority, "via": target.via}

@@ -27,7 +27,9 @@ def offer_view(offer: Offer) -> dict[str, Any]:
     return {
         "id": offer.id,
         "provider": offer.provider,
-        "status": "available",
+        "status": "available" if offer.rentable else "not_rentable",
+        "rentable": offer.rentable,
+        "not_rentable_reason": offer.not_rentable_reason,
         "gpu_model": offer.gpu_model,
         "num_gpus": offer.num_gpus,
         "vram_gb": offer.vram_gb,

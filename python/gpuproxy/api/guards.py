@@ -9,9 +9,15 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
-from gpuproxy.accounts.principal import Principal
+from gpuproxy.accounts.principal import MANAGE_KEYS_SCOPE, Principal
 
-__all__ = ["principal_of", "requires_admin", "requires_auth", "requires_scope"]
+__all__ = [
+    "principal_of",
+    "requires_admin",
+    "requires_auth",
+    "requires_key_management",
+    "requires_scope",
+]
 
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
 
@@ -36,6 +42,24 @@ def requires_scope(scope: str) -> Guard:
             raise PermissionDeniedException(f"this API key lacks the '{scope}' scope")
 
     return guard
+
+
+def requires_key_management(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    """Creating, listing and revoking keys needs the `keys` scope (JWT logins hold it).
+
+    A key may always revoke itself (the route's `key_id` is its own): giving up one's own
+    access grants nothing."""
+    principal = principal_of(connection)
+    if principal.has_scope(MANAGE_KEYS_SCOPE):
+        return
+    own = principal.api_key_id
+    if own is not None and connection.path_params.get("key_id") == own:
+        return
+    raise PermissionDeniedException(
+        f"this API key lacks the '{MANAGE_KEYS_SCOPE}' scope needed to manage API keys"
+    )
 
 
 def requires_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from litestar import Controller, Response, get
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from gpuproxy.api.deps import ServicesDep
@@ -21,15 +22,29 @@ class HealthController(Controller):
     async def health(self) -> dict[str, Any]:
         return {"status": "ok", "timestamp": int(time.time())}
 
-    @get("/ready", summary="Readiness: database and Redis answer", exclude_from_auth=True)
+    @get(
+        "/ready",
+        summary="Readiness: database and Redis answer, no background loop keeps failing",
+        exclude_from_auth=True,
+        # Not ready answers the same report (not an error body), with status "unavailable".
+        responses={
+            503: ResponseSpec(dict[str, Any], description="Not ready", generate_examples=False)
+        },
+    )
     async def ready(self, services: ServicesDep) -> Response[dict[str, Any]]:
         checks: dict[str, str] = {
             "database": "ok" if await services.db.ping() else "down",
         }
         if services.kv.kind == "redis":
             checks["redis"] = "ok" if await services.kv.ping() else "down"
+        # A loop restarting once is self-healing; one that keeps failing is not.
+        checks["background"] = "failing" if services.supervisor.failing() else "ok"
         healthy = all(v == "ok" for v in checks.values())
         return Response(
-            {"status": "ok" if healthy else "unavailable", "checks": checks},
+            {
+                "status": "ok" if healthy else "unavailable",
+                "checks": checks,
+                "background": services.supervisor.report(),
+            },
             status_code=HTTP_200_OK if healthy else HTTP_503_SERVICE_UNAVAILABLE,
         )

@@ -8,7 +8,7 @@
 - `GET /api/monitoring/metrics`: per-model and per-user requests, errors, tokens, cost and
   latency / time-to-first-token percentiles over the last 1, 5, 15 and 60 minutes.
 - `GET /api/monitoring/metrics/prometheus`: the same per model (last minute) in the
-  Prometheus text format, for `proxy/prometheus.yml`.
+  Prometheus text format, for `proxy/prometheus.yml`, with the background loops' state.
 
 Figures are this process's (each proxy process routes its own traffic); the usage table
 holds the durable, cluster-wide record.
@@ -86,12 +86,17 @@ class MonitoringController(Controller):
             "pools": pools,
         }
 
-    @get("/metrics/prometheus", summary="Per-model metrics in the Prometheus text format")
+    @get(
+        "/metrics/prometheus",
+        media_type=CONTENT_TYPE,
+        summary="Per-model metrics in the Prometheus text format",
+    )
     async def prometheus(self, services: ServicesDep) -> Response[str]:
         gateway = gateway_of(services)
         report = gateway.metrics.report(include_users=False)
         stats = gateway.data_plane.stats() if gateway.data_plane is not None else None
-        return Response(render_prometheus(report, stats), media_type=CONTENT_TYPE)
+        loops = services.supervisor.report()
+        return Response(render_prometheus(report, stats, loops=loops), media_type=CONTENT_TYPE)
 
     @get("/metrics", summary="Per-model and per-user request statistics over recent windows")
     async def metrics(self, services: ServicesDep) -> dict[str, Any]:

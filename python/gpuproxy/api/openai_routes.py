@@ -17,6 +17,7 @@ from litestar import Response, get, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 
+from gpuproxy.api.openapi_errors import CREDENTIALS, error_responses
 from gpuproxy.gateway.errors import error_json
 
 __all__ = ["OPENAI_ROUTE_HANDLERS"]
@@ -26,6 +27,10 @@ _BODY_DOC = (
     "serving `model` (streamed as SSE when `stream` is true). Errors are "
     "`{error: {message, type, param, code}}`."
 )
+#: What the data plane refuses with (crates/gpuproxy-core/src/gateway/): bad or oversized
+#: body, credentials, credits/limits, scope, unknown model, rate limit, upstream failures,
+#: a full or timed-out admission queue.
+_HOT_ERRORS = error_responses(400, 401, 402, 403, 404, 413, 429, 502, 503, 504)
 
 
 def _not_here() -> Response[bytes]:
@@ -52,6 +57,8 @@ def _inference_route(name: str, operation: str, summary: str, path: str) -> HTTP
         summary=summary,
         description=_BODY_DOC,
         status_code=200,
+        responses=_HOT_ERRORS,
+        security=CREDENTIALS,
     )(handler)
 
 
@@ -77,6 +84,8 @@ embeddings = _inference_route(
 
 @get(
     path=["/v1/models", "/api/v1/models"],
+    responses=_HOT_ERRORS,
+    security=CREDENTIALS,
     name="openai-models",
     summary="The models the caller can use (OpenAI list models)",
 )
@@ -86,6 +95,8 @@ async def list_models() -> Response[bytes]:
 
 @get(
     path=["/v1/models/{model_id:path}", "/api/v1/models/{model_id:path}"],
+    responses=_HOT_ERRORS,
+    security=CREDENTIALS,
     name="openai-model",
     summary="One model the caller can use (OpenAI retrieve model)",
 )

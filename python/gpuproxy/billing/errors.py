@@ -20,6 +20,7 @@ __all__ = [
     "BillingNotFound",
     "InvalidBillingInput",
     "PaymentDeclined",
+    "PaymentProviderBusy",
     "PaymentProviderError",
     "PaymentRequiredError",
     "ProviderNotConfigured",
@@ -53,7 +54,10 @@ class BillingConflict(BillingError):
 
 
 class ProviderNotConfigured(BillingError):
-    http_status = 503
+    """A payment method or webhook this server is not set up for: permanent until an
+    operator configures it, so 404 (not 503, which tells clients to retry)."""
+
+    http_status = 404
     code = "provider_not_configured"
 
 
@@ -62,6 +66,21 @@ class PaymentProviderError(BillingError):
 
     http_status = 502
     code = "payment_provider_error"
+
+
+class PaymentProviderBusy(PaymentProviderError):
+    """The provider or chain endpoint rate-limited us: retry after `retry_after` seconds
+    (503, not 502: nothing is wrong with the request or the answer, only the timing)."""
+
+    http_status = 503
+    code = "payment_provider_busy"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(max(self.retry_after, 1))}
 
 
 class PaymentDeclined(BillingError):

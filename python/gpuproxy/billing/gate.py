@@ -186,6 +186,12 @@ class CreditGate:
         elif credit is not None:
             credit.loaded_at = 0.0
 
+    def held(self, user_id: str) -> int:
+        """Micro-dollars held for the user's requests in flight (0 when none: every exit
+        of a request releases its hold; the fault tests check that)."""
+        credit = self._users.get(user_id)
+        return 0 if credit is None else credit.held
+
     def pending(self, user_id: str) -> int:
         """Committed spending not yet in the database (shown in credit views)."""
         credit = self._users.get(user_id)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from gpuproxy import _core
@@ -45,9 +45,12 @@ from gpuproxy.billing.writer import LedgerWriter
 from gpuproxy.config import Settings
 from gpuproxy.storage.database import Database
 from gpuproxy.storage.kv import KeyValueStore
+from gpuproxy.storage.pubsub import follow
+from gpuproxy.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from gpuproxy.accounts.principal import Principal
+    from gpuproxy.accounts.users import User
     from gpuproxy.services import Services
 
 __all__ = ["LIMITS_CHANNEL", "BillingService", "start_billing"]
@@ -71,12 +74,16 @@ class BillingService:
         *,
         clock: _core.ManualClock | None = None,
         shared_windows: bool | None = None,
+        supervisor: Supervisor | None = None,
     ) -> None:
-        """`clock` (tests) drives the spend windows, local and shared, by hand."""
+        """`clock` (tests) drives the spend windows, local and shared, by hand; `supervisor`
+        (the app's) restarts the background loops after errors and reports their state."""
         self.settings = settings
         self.db = db
         self.kv = kv
+        self.supervisor = supervisor if supervisor is not None else Supervisor()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._loops: list[asyncio.Task[None]] = []
         self.notifier = Notifier(db, kv)
         self.alerts = AlertSink(kv, self.notifier, self.spawn)
         self.guard = GuardRails(
@@ -138,13 +145,17 @@ class BillingService:
         await self.guard.load_overrides()
         if not background:
             return
-        self.spawn(self.writer.run(), "ledger-writer")
-        self.spawn(self.accrual.run(self.settings.gpu_accrual_interval_seconds), "gpu-accrual")
-        self.spawn(self.guard.follow_resets(), "resets-poller")
+        interval = self.settings.gpu_accrual_interval_seconds
+        self._loop("ledger-writer", self.writer.run)
+        self._loop("gpu-accrual", lambda: self.accrual.run(interval))
+        self._loop("resets-poller", self.guard.follow_resets)
         if self.guard.shared:
-            self.spawn(self.guard.run_shared_sync(), "shared-windows")
-            self.spawn(self._follow_limits(), "limits-follower")
-            self.spawn(self._follow_resets(), "resets-follower")
+            self._loop("shared-windows", self.guard.run_shared_sync)
+            self._loop("limits-follower", self._follow_limits)
+            self._loop("resets-follower", self._follow_resets)
+
+    def _loop(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
+        self._loops.append(self.supervisor.run(f"billing:{name}", factory))
 
     async def close(self) -> None:
         """Drain the batched writes (nothing committed is lost), then stop."""
@@ -153,10 +164,10 @@ class BillingService:
             await asyncio.wait_for(self.guard.flush_shared(), 5)
         except Exception:
             log.warning("could not push queued spending to the shared windows", exc_info=True)
-        for task in list(self._tasks):
+        for task in [*self._loops, *self._tasks]:
             task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._loops, *self._tasks, return_exceptions=True)
+        self._loops.clear()
         await self.payments.close()
 
     async def settle_background(self) -> None:
@@ -172,13 +183,15 @@ class BillingService:
             await asyncio.gather(*pending, return_exceptions=True)
 
     async def _follow_resets(self) -> None:
-        async for message in self.kv.subscribe(RESETS_CHANNEL):
+        # After a Redis outage the resets table has every reset that was missed.
+        async for message in follow(self.kv, RESETS_CHANNEL, on_resync=self.guard.poll_resets):
             user_id, _, at = message.decode().partition(" ")
             if at.isdigit():
                 self.guard.apply_reset(user_id, int(at))
 
     async def _follow_limits(self) -> None:
-        async for message in self.kv.subscribe(LIMITS_CHANNEL):
+        # After a Redis outage every user's limits are reloaded (changes were missed).
+        async for message in follow(self.kv, LIMITS_CHANNEL, on_resync=self.guard.load_overrides):
             try:
                 await self.guard.reload_user(message.decode())
             except Exception:
@@ -313,6 +326,23 @@ class BillingService:
             )
         )
 
+    async def grant_starting_credit(self, user: User) -> Posted | None:
+        """NEW_USER_CREDIT_USD for a new account (once per user: idempotent)."""
+        amount = self.settings.new_user_credit
+        if amount <= 0:
+            return None
+        return await self.post(
+            Movement(
+                user_id=user.id,
+                type=EntryType.ADJUSTMENT,
+                amount_micros=amount,
+                idempotency_key=f"starting-credit:{user.id}",
+                provider="signup",
+                description="starting credit",
+                metadata={"reason": "starting credit"},
+            )
+        )
+
     async def _credit_payment(
         self,
         payment: PaymentRecord,
@@ -368,7 +398,12 @@ class BillingService:
 
 async def start_billing(services: Services) -> None:
     """STARTUP_HOOKS entry: build the service, start its background work, drain at shutdown."""
-    billing = BillingService(services.settings, services.db, services.kv)
+    billing = BillingService(
+        services.settings, services.db, services.kv, supervisor=services.supervisor
+    )
     await billing.start()
     services.billing = billing
+    accounts = getattr(services, "accounts", None)
+    if accounts is not None:
+        accounts.registration_listeners.append(billing.grant_starting_credit)
     services.shutdown_hooks.append(billing.close)

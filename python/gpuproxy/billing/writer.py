@@ -103,33 +103,47 @@ class LedgerWriter:
         return batch
 
     async def flush(self) -> int:
-        """Write what is queued; returns rows written. Failures keep the batch for a retry."""
+        """Write what is queued; returns rows written. A failed batch is kept and written
+        again, alone, before anything newer is taken: while the database is down, new
+        spending keeps adding to one sum per (user, entry type) instead of piling up one
+        more row per user every interval (a long outage must not grow memory or the
+        transaction that ends it)."""
         async with self._lock:
-            batch = self._retry + self._take()
-            self._retry = []
-            if not batch:
-                return 0
-            # Sorted by user so concurrent writers of several instances lock rows in one order.
-            batch.sort(key=lambda item: item[0].user_id)
-
-            async def write(tx: Executor) -> list[Posted]:
-                return [await post_in(tx, movement) for movement, _ in batch]
-
-            try:
-                posted = await retry_transient(lambda: self._db.atomic(write))
-            except Exception as exc:
-                if is_transient(exc):
-                    log.warning("ledger batch of %d rows: %s; will retry", len(batch), exc)
+            written = 0
+            if self._retry:
+                if not await self._write(self._retry):
+                    return 0
+                written, self._retry = len(self._retry), []
+            batch = self._take()
+            if batch:
+                if await self._write(batch):
+                    written += len(batch)
                 else:
-                    log.exception("ledger batch of %d rows failed; will retry", len(batch))
-                self._retry = batch
-                return 0
-            for (movement, amount), result in zip(batch, posted, strict=True):
-                self._gate.end_flush(movement.user_id, amount, result.balance_micros)
-                if self._on_posted is not None:
-                    self._on_posted(result)
-            self.rows_written += len(batch)
-            return len(batch)
+                    self._retry = batch
+            return written
+
+    async def _write(self, batch: list[tuple[Movement, int]]) -> bool:
+        """One transaction for `batch`; False (and logged) when it failed."""
+        # Sorted by user so concurrent writers of several instances lock rows in one order.
+        batch.sort(key=lambda item: item[0].user_id)
+
+        async def write(tx: Executor) -> list[Posted]:
+            return [await post_in(tx, movement) for movement, _ in batch]
+
+        try:
+            posted = await retry_transient(lambda: self._db.atomic(write))
+        except Exception as exc:
+            if is_transient(exc):
+                log.warning("ledger batch of %d rows: %s; will retry", len(batch), exc)
+            else:
+                log.exception("ledger batch of %d rows failed; will retry", len(batch))
+            return False
+        for (movement, amount), result in zip(batch, posted, strict=True):
+            self._gate.end_flush(movement.user_id, amount, result.balance_micros)
+            if self._on_posted is not None:
+                self._on_posted(result)
+        self.rows_written += len(batch)
+        return True
 
     async def run(self) -> None:
         while True:

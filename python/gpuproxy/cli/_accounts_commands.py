@@ -13,8 +13,8 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from gpuproxy.accounts.errors import InvalidInput, NotFound
-from gpuproxy.accounts.principal import ALL_SCOPES, Principal
+from gpuproxy.accounts.errors import NotFound
+from gpuproxy.accounts.principal import Principal
 from gpuproxy.accounts.service import AccountsService
 from gpuproxy.accounts.users import User
 from gpuproxy.cli._output import emit, format_ms
@@ -23,7 +23,7 @@ from gpuproxy.storage.database import open_database
 from gpuproxy.storage.kv import open_kv
 from gpuproxy.storage.migrations import apply_migrations
 
-__all__ = ["CLI_ACTOR", "COMMANDS", "add_account_commands", "open_accounts"]
+__all__ = ["CLI_ACTOR", "COMMANDS", "add_account_commands", "open_accounts", "user_by_email"]
 
 #: Who the audit log names for changes made with this tool.
 CLI_ACTOR = Principal(user_id="cli", email="aiserve-gpuproxy-admin", is_admin=True)
@@ -44,7 +44,7 @@ async def open_accounts() -> AsyncIterator[AccountsService]:
         await db.close()
 
 
-async def _user(accounts: AccountsService, email: str) -> User:
+async def user_by_email(accounts: AccountsService, email: str) -> User:
     from gpuproxy.accounts.emails import normalize_email
 
     user = await accounts.users.get_by_email(normalize_email(email))
@@ -90,51 +90,9 @@ async def cmd_create_user(args: argparse.Namespace) -> int:
 
 async def cmd_make_admin(args: argparse.Namespace) -> int:
     async with open_accounts() as accounts:
-        user = await _user(accounts, args.email)
+        user = await user_by_email(accounts, args.email)
         user = await accounts.update_user(CLI_ACTOR, user.id, is_admin=not args.revoke)
     emit(_user_row(user), as_json=args.json)
-    return 0
-
-
-async def cmd_create_apikey(args: argparse.Namespace) -> int:
-    scopes = None
-    if args.scopes:
-        scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
-    expires = None
-    if args.expires_days is not None:
-        if args.expires_days <= 0:
-            raise InvalidInput("--expires-days", "must be a positive number of days")
-        expires = int((time.time() + args.expires_days * 86_400) * 1000)
-    async with open_accounts() as accounts:
-        owner = await _user(accounts, args.email)
-        key, full_key = await accounts.create_api_key(
-            CLI_ACTOR,
-            name=args.name,
-            scopes=scopes,
-            rate_limit_per_minute=args.rate_limit,
-            expires_at_ms=expires,
-            owner=owner,
-        )
-    emit(
-        {
-            "id": key.id,
-            "key": full_key,
-            "user": owner.email,
-            "name": key.name,
-            "scopes": list(key.scopes),
-            "rate_limit": key.rate_limit_per_minute,
-            "expires": format_ms(key.expires_at),
-            "note": "the key is shown only now; store it safely",
-        },
-        as_json=args.json,
-    )
-    return 0
-
-
-async def cmd_revoke_apikey(args: argparse.Namespace) -> int:
-    async with open_accounts() as accounts:
-        key = await accounts.revoke_api_key(CLI_ACTOR, args.id, any_owner=True)
-    emit({"id": key.id, "revoked": format_ms(key.revoked_at)}, as_json=args.json)
     return 0
 
 
@@ -165,7 +123,7 @@ async def _gateway_usage(accounts: AccountsService, user_id: str) -> dict[str, A
 
 async def cmd_usage(args: argparse.Namespace) -> int:
     async with open_accounts() as accounts:
-        user = await _user(accounts, args.email)
+        user = await user_by_email(accounts, args.email)
         keys = await accounts.list_api_keys(user.id)
         gateway = await _gateway_usage(accounts, user.id)
     now = int(time.time() * 1000)
@@ -212,7 +170,7 @@ async def cmd_audit(args: argparse.Namespace) -> int:
     async with open_accounts() as accounts:
         actor_id = None
         if args.email:
-            actor_id = (await _user(accounts, args.email)).id
+            actor_id = (await user_by_email(accounts, args.email)).id
         events = await accounts.audit.list(limit=args.limit, action=args.action, actor_id=actor_id)
     rows = [
         {
@@ -239,8 +197,6 @@ COMMANDS: dict[str, Any] = {
     "users": cmd_users,
     "create-user": cmd_create_user,
     "make-admin": cmd_make_admin,
-    "create-apikey": cmd_create_apikey,
-    "revoke-apikey": cmd_revoke_apikey,
     "usage": cmd_usage,
     "stats": cmd_stats,
     "audit": cmd_audit,
@@ -261,17 +217,6 @@ def add_account_commands(commands: Any, common: argparse.ArgumentParser) -> None
     p = commands.add_parser("make-admin", parents=[common], help="grant admin privilege")
     p.add_argument("email")
     p.add_argument("--revoke", action="store_true", help="take admin privilege away instead")
-    p = commands.add_parser("create-apikey", parents=[common], help="create an API key")
-    p.add_argument("email")
-    p.add_argument("name")
-    p.add_argument(
-        "--scopes",
-        help=f"comma-separated, of {','.join(sorted(ALL_SCOPES))} (default: all but admin)",
-    )
-    p.add_argument("--rate-limit", type=int, help="this key's requests per minute")
-    p.add_argument("--expires-days", type=float, help="expire after this many days")
-    p = commands.add_parser("revoke-apikey", parents=[common], help="revoke an API key by id")
-    p.add_argument("id")
     p = commands.add_parser("usage", parents=[common], help="a user's keys and inference usage")
     p.add_argument("email")
     commands.add_parser("stats", parents=[common], help="account statistics")

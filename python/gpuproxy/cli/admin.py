@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from gpuproxy.accounts.errors import AccountsError
 from gpuproxy.cli._accounts_commands import COMMANDS, add_account_commands
+from gpuproxy.cli._apikey_commands import KEY_COMMANDS, add_key_commands
 from gpuproxy.cli._billing_commands import BILLING_COMMANDS, add_billing_commands
 from gpuproxy.config import load_settings
 from gpuproxy.exceptions import ConfigError, GpuProxyError
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         "migrate", parents=[common], help="apply pending database migrations (uses DB_* settings)"
     )
     add_account_commands(commands, common)
+    add_key_commands(commands, common)
     add_billing_commands(commands, common)
     return parser
 
@@ -53,7 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "migrate":
             return asyncio.run(_migrate())
-        command = COMMANDS.get(args.command) or BILLING_COMMANDS.get(args.command)
+        command = (
+            COMMANDS.get(args.command)
+            or KEY_COMMANDS.get(args.command)
+            or BILLING_COMMANDS.get(args.command)
+        )
         if command is None:  # argparse only accepts the commands registered above
             raise AssertionError(f"no handler for {args.command}")
         result: int = asyncio.run(command(args))

@@ -121,6 +121,7 @@ class DataPlaneBridge:
             billing=billing is not None,
             connect_timeout_s=settings.gateway_connect_timeout_s,
             first_byte_timeout_s=settings.gateway_first_byte_timeout_s,
+            total_timeout_s=settings.gateway_total_timeout_s,
             redis_url=settings.redis_url if shared else None,
             rate_script=GCRA_SCRIPT.lua if shared else None,
         )
@@ -142,7 +143,7 @@ class DataPlaneBridge:
         self.gateway.pools.on_change.append(self.push_routes)
         self.gateway.prices.on_change.append(self.push_routes)
         self.accounts.invalidation_listeners.append(self._invalidate)
-        self._spawn(self._drain_loop(), "data-plane-drain")
+        self._tasks.add(self.gateway.services.supervise("data-plane-drain", self._drain_loop))
         lowered = lower_priority_of_other_threads(self.gateway.settings.gateway_control_plane_nice)
         if lowered:
             log.info("control-plane threads run at nice +%d (%d threads)",
@@ -214,15 +215,13 @@ class DataPlaneBridge:
         if principal is None:
             self.core.answer_auth(digest, None, ttl)
             return
-        limit = self.accounts.limiter.limit_for(principal)
-        bucket = principal.rate_limit_key or f"u:{principal.user_id}"
         fields = (
             principal.user_id,
             principal.api_key_id,
             principal.session_id,
             principal.has_scope("inference"),
             principal.priority,
-            (bucket, limit) if limit > 0 else None,
+            self.accounts.limiter.buckets(principal),
             authenticator.expires_at_ms(credential),
         )
         self.core.answer_auth(digest, fields, ttl)

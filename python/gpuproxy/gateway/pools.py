@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from gpuproxy import _core
+from gpuproxy.gateway.worker_address import connect_address
 from gpuproxy.gateway.workers import WorkerEvent, WorkerInfo
 
 __all__ = ["ModelPools", "PoolEntry", "SharedPoolConfig"]
@@ -70,8 +71,15 @@ def _gpu_labels(info: WorkerInfo) -> tuple[str | None, int, int]:
 
 class ModelPools:
     def __init__(
-        self, *, strategy: str, max_concurrency: int | None, shared: Iterable[SharedPoolConfig] = ()
+        self,
+        *,
+        strategy: str,
+        max_concurrency: int | None,
+        shared: Iterable[SharedPoolConfig] = (),
+        authorization_of: Callable[[str], str | None] | None = None,
     ) -> None:
+        #: worker id -> the `Authorization` value its worker requires (registry secrets)
+        self._authorization_of = authorization_of or (lambda _worker_id: None)
         self._strategy = strategy
         self.max_concurrency = max_concurrency
         self._shared: list[SharedPoolConfig] = list(shared)
@@ -179,8 +187,9 @@ class ModelPools:
             try:
                 entry.pool.add_backend(
                     info.worker_id,
-                    info.address,
+                    connect_address(info.address, info.pinned_ips),
                     max_concurrency=self.max_concurrency,
+                    authorization=self._authorization_of(info.worker_id),
                     gpu_model=gpu_model,
                     gpu_count=gpu_count,
                     vram_gb=vram_gb,

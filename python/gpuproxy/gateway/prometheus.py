@@ -24,10 +24,13 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from gpuproxy.gateway.prometheus_loops import LoopsCollector
+
 __all__ = ["CONTENT_TYPE", "render_prometheus"]
 
-#: The text format generate_latest() writes (0.0.4, what every Prometheus scrapes).
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+#: The text format generate_latest() writes (0.0.4, what every Prometheus scrapes). No
+#: charset: Litestar appends `; charset=utf-8` to every text/* type (it was there twice).
+CONTENT_TYPE = "text/plain; version=0.0.4"
 
 _MODEL_GAUGES = (
     ("requests", "gpuproxy_model_requests", "Requests per model in the window"),
@@ -145,9 +148,15 @@ class _Gateway(Collector):
 
 
 def render_prometheus(
-    report: dict[str, Any], stats: dict[str, Any] | None = None, window: str = "1m"
+    report: dict[str, Any],
+    stats: dict[str, Any] | None = None,
+    window: str = "1m",
+    loops: dict[str, dict[str, Any]] | None = None,
 ) -> str:
-    """The exposition text of `GatewayMetrics.report()` and the data plane's `stats()`."""
+    """The exposition text of `GatewayMetrics.report()`, the data plane's `stats()` and the
+    background loops' `Supervisor.report()`."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Gateway(report, stats, window))
+    if loops is not None:
+        registry.register(LoopsCollector(loops))
     return generate_latest(registry).decode()

@@ -13,12 +13,19 @@ through an httpx client connecting to the checked (pinned) address with the orig
 header and TLS server name, because the Rust forwarder speaks plain HTTP only and sets
 Host to the address it connects to. Redirects are never followed (a redirect could point
 anywhere); they are returned to the caller as they are.
+
+Nothing waits or buffers without a bound: the head must come within the call's timeout, each
+later chunk within `stall_timeout_s` (GATEWAY_STALL_TIMEOUT_SECONDS; a buffered answer then
+fails with 504 `upstream_stalled`, a streamed SSE answer ends with an `error` event, any other
+stream is cut), and a buffered answer may hold `max_response_bytes`
+(GATEWAY_PROXY_MAX_RESPONSE_BYTES; then 502 `upstream_body_too_large`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -51,8 +58,9 @@ _DROP_RESPONSE = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "trailer", "upgrade", "content-length",
      "content-encoding"}
 )  # fmt: skip
-MAX_BUFFERED_RESPONSE = 16 * 1024 * 1024
 _encode = msgspec.json.Encoder().encode
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -195,6 +203,9 @@ class OpenResponse:
         chunks: AsyncIterator[bytes],
         close: Callable[[], Awaitable[None]],
         target: ProxyTarget,
+        *,
+        stall_timeout_s: float = 120.0,
+        max_response_bytes: int = 16 * 1024 * 1024,
     ) -> None:
         self.status = status
         self.headers = headers
@@ -202,11 +213,37 @@ class OpenResponse:
         self.target = target
         self._chunks = chunks
         self._close = close
+        self.stall_timeout_s = stall_timeout_s
+        self.max_response_bytes = max_response_bytes
+
+    async def _timed(self) -> AsyncIterator[bytes]:
+        """The body's chunks, each within the stall timeout (504 `upstream_stalled` if not)."""
+        chunks = aiter(self._chunks)
+        while True:
+            try:
+                async with asyncio.timeout(self.stall_timeout_s):
+                    chunk = await anext(chunks)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise GatewayError(
+                    504,
+                    f"the target sent nothing for {self.stall_timeout_s:g} s",
+                    code="upstream_stalled",
+                ) from None
+            yield chunk
 
     async def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it comes. The status was sent already, so a failure mid-way ends an SSE
+        stream with an `error` event and cuts any other stream (its end is missing)."""
         try:
-            async for chunk in self._chunks:
+            async for chunk in self._timed():
                 yield chunk
+        except GatewayError as exc:
+            log.warning("proxied stream from %s ended: %s", self.target.host, exc)
+            if "text/event-stream" not in self.content_type:
+                raise
+            yield b"event: error\ndata: " + exc.body() + b"\n\n"
         finally:
             await self._close()
 
@@ -214,12 +251,12 @@ class OpenResponse:
         parts: list[bytes] = []
         size = 0
         try:
-            async for chunk in self._chunks:
+            async for chunk in self._timed():
                 size += len(chunk)
-                if size > MAX_BUFFERED_RESPONSE:
+                if size > self.max_response_bytes:
                     raise GatewayError(
                         502,
-                        f"the target's answer is larger than {MAX_BUFFERED_RESPONSE} bytes "
+                        f"the target's answer is larger than {self.max_response_bytes} bytes "
                         "(ask for stream: true)",
                         code="upstream_body_too_large",
                     )
@@ -236,9 +273,18 @@ def _clean_response_headers(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
 
 
 class ProtocolProxy:
-    def __init__(self, policy: TargetPolicy, forwarder: _core.Forwarder) -> None:
+    def __init__(
+        self,
+        policy: TargetPolicy,
+        forwarder: _core.Forwarder,
+        *,
+        stall_timeout_s: float = 120.0,
+        max_response_bytes: int = 16 * 1024 * 1024,
+    ) -> None:
         self.policy = policy
         self.forwarder = forwarder
+        self.stall_timeout_s = stall_timeout_s
+        self.max_response_bytes = max_response_bytes
         # Never follows redirects; connects to the pinned address (see the module doc).
         self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
 
@@ -246,7 +292,7 @@ class ProtocolProxy:
         await self._client.aclose()
 
     async def resolve(self, call: ProxyCall, own_workers: list[WorkerInfo]) -> ProxyTarget:
-        endpoints = own_endpoints((w.worker_id, w.address) for w in own_workers)
+        endpoints = own_endpoints((w.worker_id, w.address, w.pinned_ips) for w in own_workers)
         return await self.policy.check(call.url, endpoints)
 
     async def open(
@@ -296,9 +342,7 @@ class ProtocolProxy:
             response.close()
 
         pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers]
-        return OpenResponse(
-            response.status, _clean_response_headers(pairs), chunks(), close, target
-        )
+        return self._opened(response.status, pairs, chunks(), close, target)
 
     async def _via_httpx(
         self, call: ProxyCall, target: ProxyTarget, request_id: str | None
@@ -333,10 +377,24 @@ class ProtocolProxy:
                     502, f"the target failed: {type(exc).__name__}", code="upstream_reset"
                 ) from None
 
+        return self._opened(
+            response.status_code, response.headers.items(), chunks(), response.aclose, target
+        )
+
+    def _opened(
+        self,
+        status: int,
+        headers: Iterable[tuple[str, str]],
+        chunks: AsyncIterator[bytes],
+        close: Callable[[], Awaitable[None]],
+        target: ProxyTarget,
+    ) -> OpenResponse:
         return OpenResponse(
-            response.status_code,
-            _clean_response_headers(response.headers.items()),
-            chunks(),
-            response.aclose,
+            status,
+            _clean_response_headers(headers),
+            chunks,
+            close,
             target,
+            stall_timeout_s=self.stall_timeout_s,
+            max_response_bytes=self.max_response_bytes,
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,9 @@ from gpuproxy.gateway.shared_pools import SHARED_POOLS_CHANNEL, SharedPoolStore
 from gpuproxy.gateway.ssrf import TargetPolicy
 from gpuproxy.gateway.static_upstreams import parse_upstreams, static_shared_pool
 from gpuproxy.gateway.usage_writer import UsageWriter
+from gpuproxy.gateway.worker_address import WorkerAddressPolicy
 from gpuproxy.gateway.workers import WorkerInfo, WorkerRegistry
+from gpuproxy.storage.pubsub import follow
 
 if TYPE_CHECKING:
     from gpuproxy.config import Settings
@@ -45,6 +48,7 @@ class Gateway:
         self.pools = ModelPools(
             strategy=settings.lb_strategy,
             max_concurrency=settings.gateway_worker_max_concurrency or None,
+            authorization_of=registry.authorization,
         )
         self.pools.on_pool_created.append(self._pool_created)
         self.pools.on_pool_removed.append(self._pool_removed)
@@ -66,7 +70,12 @@ class Gateway:
             first_byte_timeout=settings.gateway_first_byte_timeout_s,
             max_request_body=settings.gateway_max_request_bytes,
         )
-        self.protocol_proxy = ProtocolProxy(self.targets, self.forwarder)
+        self.protocol_proxy = ProtocolProxy(
+            self.targets,
+            self.forwarder,
+            stall_timeout_s=settings.gateway_stall_timeout_s,
+            max_response_bytes=settings.gateway_proxy_max_response_bytes,
+        )
         self._unsubscribe: Any = None
         #: the Rust data plane serving the hot routes (`gateway.data_plane`), when running
         self.data_plane: Any = None
@@ -92,11 +101,12 @@ class Gateway:
                 self.pools.strategy = await providers.strategy()
         self._unsubscribe = self.registry.subscribe(self.pools.apply)
         self.sync()
-        self.usage.start()
-        self.services.spawn(self._sync_loop(), "gateway-sync")
-        self.services.spawn(self._follow(PRICES_CHANNEL, self.prices.load), "gateway-prices")
-        shared = self._follow(SHARED_POOLS_CHANNEL, self.reload_shared)
-        self.services.spawn(shared, "gateway-shared")
+        self.usage.start(self.services.supervisor)
+        self.services.supervise("gateway-sync", self._sync_loop)
+        prices = functools.partial(self._follow, PRICES_CHANNEL, self.prices.load)
+        self.services.supervise("gateway-prices", prices)
+        shared = functools.partial(self._follow, SHARED_POOLS_CHANNEL, self.reload_shared)
+        self.services.supervise("gateway-shared", shared)
 
     async def close(self) -> None:
         if self._unsubscribe is not None:
@@ -130,7 +140,8 @@ class Gateway:
                 log.exception("gateway pool sync failed")
 
     async def _follow(self, channel: str, reload: Any) -> None:
-        async for _ in self.services.kv.subscribe(channel):
+        # A reconnection reloads too: announcements made while Redis was away were missed.
+        async for _ in follow(self.services.kv, channel, on_resync=reload):
             try:
                 await reload()
             except Exception:
@@ -156,7 +167,7 @@ def _registry_of(services: Services) -> WorkerRegistry:
     registry = getattr(services, "workers", None)
     if isinstance(registry, WorkerRegistry):
         return registry
-    registry = WorkerRegistry(kv=services.kv)
+    registry = WorkerRegistry(kv=services.kv, address_policy=worker_address_policy(services))
     services.workers = registry  # type: ignore[attr-defined]
     registry.start()
     services.shutdown_hooks.append(registry.stop)
@@ -169,3 +180,26 @@ async def start_gateway(services: Services) -> None:
     await gateway.start()
     services.gateway = gateway  # type: ignore[attr-defined]
     services.shutdown_hooks.append(gateway.close)
+
+
+def worker_address_policy(services: Services) -> WorkerAddressPolicy:
+    """Where workers may register: their instance's provider-reported address (looked up
+    in the rentals, refreshed from the provider while it is unknown) or, for operator-run
+    workers, public addresses and WORKER_ALLOWED_NETWORKS."""
+
+    async def instance_endpoint(instance_id: str) -> str | None:
+        providers = getattr(services, "providers", None)
+        if providers is None:
+            return None
+        record = await providers.store.get(instance_id)
+        if record is None or record.terminal:
+            return None
+        if record.endpoint is None and record.provider_instance_id is not None:
+            record = await providers.rentals.refresh(record)
+        endpoint: str | None = record.endpoint
+        return endpoint
+
+    return WorkerAddressPolicy(
+        allowed_networks=services.settings.worker_allowed_networks,
+        instance_endpoint=instance_endpoint,
+    )

@@ -1,8 +1,10 @@
 """Target checks for the generic protocol proxy: no open SSRF relay.
 
 A target is allowed when it is
-- a registered worker (or instance endpoint) of the caller: any address, private or
-  loopback included, because that is where the caller's own GPUs are; or
+- a registered worker of the caller, at the addresses checked and pinned when it registered
+  (see `gpuproxy.gateway.worker_address`: the instance's own address, or public / operator
+  trusted networks), private or loopback included, because that is where the caller's own
+  GPUs are; or
 - on the admin allowlist (GATEWAY_PROXY_ALLOWLIST: host names, `*.suffix` wildcards or
   CIDRs) and every address it resolves to is public (globally routable).
 
@@ -36,6 +38,7 @@ __all__ = [
     "ProxyTarget",
     "Resolver",
     "TargetPolicy",
+    "is_link_local",
     "is_public",
     "own_endpoints",
     "system_resolver",
@@ -77,6 +80,11 @@ def is_public(ip: IpAddress) -> bool:
     return ip.is_global and inner.is_global and not inner.is_multicast
 
 
+def is_link_local(ip: IpAddress) -> bool:
+    """Link-local (where the cloud metadata services are), after unwrapping."""
+    return _unwrap(ip).is_link_local
+
+
 def _parse_ip(text: str) -> IpAddress:
     return ipaddress.ip_address(text.split("%", 1)[0])
 
@@ -108,11 +116,13 @@ class ProxyTarget:
 
 @dataclass(frozen=True, slots=True)
 class OwnEndpoint:
-    """An address the caller owns (a registered worker's base URL)."""
+    """An address the caller owns (a registered worker's base URL) and the addresses that
+    were checked for it at registration (empty: resolve the name now)."""
 
     worker_id: str
     host: str
     port: int
+    pinned: frozenset[IpAddress] = frozenset()
 
 
 class TargetPolicy:
@@ -146,7 +156,8 @@ class TargetPolicy:
             and all(any(ip in net for net in self._networks) for ip in addresses)
         )
 
-    async def _resolve(self, host: str, port: int) -> list[IpAddress]:
+    async def resolve(self, host: str, port: int) -> list[IpAddress]:
+        """Every address of `host` (a literal is itself); GatewayError 400 when none."""
         try:
             literal = _parse_ip(host)
         except ValueError:
@@ -174,8 +185,8 @@ class TargetPolicy:
     async def check(self, url: str, own: Iterable[OwnEndpoint]) -> ProxyTarget:
         """The target to connect to, or GatewayError 400 (malformed) / 403 (not allowed)."""
         scheme, host, port, path = _split(url)
-        ips = await self._resolve(host, port)
-        metadata = [ip for ip in ips if _unwrap(ip).is_link_local]
+        ips = await self.resolve(host, port)
+        metadata = [ip for ip in ips if is_link_local(ip)]
         if metadata:
             # No worker legitimately lives at a link-local address, and that is where the
             # cloud metadata services are: refused even for a worker's self-reported address.
@@ -211,18 +222,18 @@ class TargetPolicy:
     async def _owned(
         self, host: str, port: int, ips: list[IpAddress], own: Iterable[OwnEndpoint]
     ) -> tuple[OwnEndpoint, IpAddress] | None:
-        """The caller's endpoint this target is, when every resolved address is that
-        endpoint's (a name resolving to both a worker and something else is not owned)."""
-        name = host.lower().rstrip(".")
+        """The caller's endpoint this target is, when every resolved address is one the
+        endpoint was checked at (a name resolving to both a worker and something else, or
+        a worker's name that now resolves elsewhere, is not owned)."""
         for endpoint in own:
             if endpoint.port != port:
                 continue
-            if endpoint.host.lower().rstrip(".") == name:
-                return endpoint, ips[0]
-            try:
-                endpoint_ips = set(await self._resolve(endpoint.host, endpoint.port))
-            except GatewayError:
-                continue
+            endpoint_ips = endpoint.pinned
+            if not endpoint_ips:
+                try:
+                    endpoint_ips = frozenset(await self.resolve(endpoint.host, endpoint.port))
+                except GatewayError:
+                    continue
             if all(ip in endpoint_ips for ip in ips):
                 return endpoint, ips[0]
         return None
@@ -259,10 +270,11 @@ def _split(url: str) -> tuple[str, str, int, str]:
     return scheme, host, port or _DEFAULT_PORTS[scheme], path
 
 
-def own_endpoints(addresses: Iterable[tuple[str, str]]) -> list[OwnEndpoint]:
-    """(worker_id, base URL or host:port) pairs -> endpoints; unparsable ones are skipped."""
+def own_endpoints(addresses: Iterable[tuple[str, str, Sequence[str]]]) -> list[OwnEndpoint]:
+    """(worker_id, base URL or host:port, pinned IPs) -> endpoints; unparsable ones are
+    skipped."""
     result: list[OwnEndpoint] = []
-    for worker_id, address in addresses:
+    for worker_id, address, pinned in addresses:
         text = address if "://" in address else "http://" + address
         try:
             parts = urlsplit(text)
@@ -270,5 +282,6 @@ def own_endpoints(addresses: Iterable[tuple[str, str]]) -> list[OwnEndpoint]:
         except ValueError:
             continue
         if parts.hostname:
-            result.append(OwnEndpoint(worker_id, parts.hostname, port))
+            ips = frozenset(_parse_ip(ip) for ip in pinned)
+            result.append(OwnEndpoint(worker_id, parts.hostname, port, ips))
     return result

@@ -25,6 +25,7 @@ import msgspec
 
 from gpuproxy.storage.database import Database
 from gpuproxy.storage.retry import is_transient, retry_transient
+from gpuproxy.supervisor import Supervisor
 
 __all__ = ["UsageRecord", "UsageRow", "UsageWriter"]
 
@@ -135,11 +136,15 @@ class UsageWriter:
     def pending(self) -> int:
         return len(self._buffer)
 
-    def start(self) -> None:
+    def start(self, supervisor: Supervisor | None = None) -> None:
+        """Write in the background; under `supervisor`, restarted should the loop fail."""
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(
-                self._run(), name="gateway-usage-writer"
-            )
+            if supervisor is not None:
+                self._task = supervisor.run("gateway-usage-writer", self._run)
+            else:
+                self._task = asyncio.get_running_loop().create_task(
+                    self._run(), name="gateway-usage-writer"
+                )
 
     async def _run(self) -> None:
         backoff = self.flush_interval_s

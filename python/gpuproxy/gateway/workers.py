@@ -4,8 +4,12 @@
   passes it to the instance as GPUPROXY_WORKER_TOKEN). Tokens live in the key-value store
   when one is given (Redis in production, so any proxy process can accept the worker),
   otherwise in memory; only their SHA-256 is stored.
-- `register` consumes a token (or checks a resume token) and returns the `registered`
-  answer; `heartbeat`, `disconnect`, `deregister` follow the connection.
+- `register` checks the worker's address (`gpuproxy.gateway.worker_address`: the instance's
+  own address, never metadata), consumes the token (or checks a resume token) and returns
+  the `registered` answer; `heartbeat`, `disconnect`, `deregister` follow the connection.
+- Each worker registered with a token serves only requests carrying the secret derived
+  from that token (`gpuproxy.worker.serve_auth`); `authorization(worker_id)` gives the
+  header value the gateway sends. It is kept here only, never in `WorkerInfo`.
 - Health: a worker is unhealthy after `missed_heartbeats_allowed` (3) heartbeat intervals
   without one, when it reports itself unhealthy, or when its connection drops; it is
   healthy again with the next good heartbeat (or a resume). A dropped worker that does not
@@ -31,6 +35,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from gpuproxy.gateway.worker_address import AddressRefused, WorkerAddressPolicy
 from gpuproxy.worker.protocol import (
     GpuInfo,
     GpuMetrics,
@@ -38,6 +43,7 @@ from gpuproxy.worker.protocol import (
     RegisteredMsg,
     RegisterMsg,
 )
+from gpuproxy.worker.serve_auth import authorization_for_token
 
 if TYPE_CHECKING:
     from gpuproxy.storage.kv import KeyValueStore
@@ -76,6 +82,8 @@ class WorkerInfo(msgspec.Struct, kw_only=True):
     heartbeat_interval_s: float
     registered_at: float  # Unix time
     last_heartbeat_at: float  # Unix time
+    #: The addresses `address` was checked at when it registered; connections go there.
+    pinned_ips: list[str] = msgspec.field(default_factory=list)
     healthy: bool = True
     connected: bool = True
     reported_healthy: bool = True
@@ -98,11 +106,12 @@ class _Grant(msgspec.Struct, frozen=True):
 class _Entry:
     """Registry-private state next to the public WorkerInfo."""
 
-    __slots__ = ("disconnected_at", "info", "last_beat", "resume_hash")
+    __slots__ = ("authorization", "disconnected_at", "info", "last_beat", "resume_hash")
 
-    def __init__(self, info: WorkerInfo, resume_hash: str, now: float) -> None:
+    def __init__(self, info: WorkerInfo, resume_hash: str, authorization: str, now: float) -> None:
         self.info = info
         self.resume_hash = resume_hash
+        self.authorization = authorization
         self.last_beat = now
         self.disconnected_at: float | None = None
 
@@ -132,9 +141,12 @@ class WorkerRegistry:
         missed_heartbeats_allowed: int = 3,
         resume_grace_s: float = 60.0,
         token_ttl_s: float = 3600.0,
+        address_policy: WorkerAddressPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._kv = kv
+        #: Without one: public addresses only, and no instance can be verified.
+        self.address_policy = address_policy or WorkerAddressPolicy()
         self.default_interval_s = default_interval_s
         self.min_interval_s = min_interval_s
         self.max_interval_s = max_interval_s
@@ -167,6 +179,15 @@ class WorkerRegistry:
             await self._kv.delete(_TOKEN_PREFIX + _hash(token))
         self._tokens.pop(_hash(token), None)
 
+    async def _peek(self, token: str) -> _Grant | None:
+        """The grant of a live token, without using it up."""
+        key = _hash(token)
+        if self._kv is not None:
+            raw = await self._kv.get(_TOKEN_PREFIX + key)
+            return None if raw is None else msgspec.json.decode(raw, type=_Grant)
+        entry = self._tokens.get(key)
+        return None if entry is None or entry[1] < self._clock() else entry[0]
+
     async def _consume(self, token: str) -> _Grant | None:
         key = _hash(token)
         if self._kv is not None:
@@ -186,9 +207,15 @@ class WorkerRegistry:
         """Accept a `register` frame; raises RegistrationError with the protocol's code."""
         _check_register(message)
         if message.worker_id and message.resume_token:
-            return self._resume(message)
+            return await self._resume(message)
         if not message.token:
             raise RegistrationError("invalid_token", "a registration token is required")
+        grant = await self._peek(message.token)
+        if grant is None:
+            raise RegistrationError("invalid_token", "unknown, used or expired token")
+        # Checked before the token is used up, so a worker told to retry (its instance's
+        # address is not known yet) can come back with the same token.
+        pinned = await self._verify_address(grant.instance_id, message.address)
         grant = await self._consume(message.token)
         if grant is None:
             raise RegistrationError("invalid_token", "unknown, used or expired token")
@@ -207,20 +234,31 @@ class WorkerRegistry:
             heartbeat_interval_s=interval,
             registered_at=time.time(),
             last_heartbeat_at=time.time(),
+            pinned_ips=pinned,
         )
-        self._workers[info.worker_id] = _Entry(info, _hash(resume_token), now)
+        entry = _Entry(info, _hash(resume_token), authorization_for_token(message.token), now)
+        self._workers[info.worker_id] = entry
         self._emit("registered", info)
         return self._snapshot(info), self._registered(info, resume_token)
 
-    def _resume(self, message: RegisterMsg) -> tuple[WorkerInfo, RegisteredMsg]:
+    async def _verify_address(self, instance_id: str | None, address: str) -> list[str]:
+        try:
+            return await self.address_policy.verify(instance_id, address)
+        except AddressRefused as exc:
+            raise RegistrationError(exc.code, str(exc)) from exc
+
+    async def _resume(self, message: RegisterMsg) -> tuple[WorkerInfo, RegisteredMsg]:
         entry = self._workers.get(message.worker_id or "")
         if entry is None or not secrets.compare_digest(
             entry.resume_hash, _hash(message.resume_token or "")
         ):
             raise RegistrationError("unknown_worker", "no such worker to resume")
         info = entry.info
+        address = message.address.rstrip("/")
+        if address != info.address:
+            info.pinned_ips = await self._verify_address(info.instance_id, address)
         info.connected = True
-        info.address = message.address.rstrip("/")
+        info.address = address
         info.models = list(message.models)
         entry.disconnected_at = None
         self._beat(entry, healthy=True)
@@ -348,6 +386,11 @@ class WorkerRegistry:
     @staticmethod
     def _snapshot(info: WorkerInfo) -> WorkerInfo:
         return msgspec.structs.replace(info, models=list(info.models), metrics=list(info.metrics))
+
+    def authorization(self, worker_id: str) -> str | None:
+        """The `Authorization` value the worker accepts (None: unknown worker)."""
+        entry = self._workers.get(worker_id)
+        return None if entry is None else entry.authorization
 
     def get(self, worker_id: str) -> WorkerInfo | None:
         entry = self._workers.get(worker_id)

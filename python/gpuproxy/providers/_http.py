@@ -4,6 +4,10 @@ provider, bounded retries on 429 (with or without Retry-After), and one error ma
 Only requests the provider has certainly not processed are retried: a 429, a connect
 error (nothing was sent), and, for idempotent methods, 502/503/504 and read timeouts. A
 rent (PUT/POST) that timed out is never re-sent, since that could rent twice.
+
+A request may name the endpoint it calls (`pace=`): with a `Pacer`, every attempt of it
+first waits for that endpoint's slot, and a 429 pushes the endpoint's next slot back
+(providers/pacing.py), so retries are spaced as the provider asks, not by guesswork.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from gpuproxy.providers.errors import (
     ProviderRateLimited,
     ProviderUnavailable,
 )
+from gpuproxy.providers.pacing import Pacer
 
 __all__ = ["ApiClient", "RetryPolicy", "default_error", "error_text"]
 
@@ -108,9 +113,11 @@ class ApiClient:
         retry: RetryPolicy | None = None,
         error_mapper: ErrorMapper = default_error,
         transport: httpx.AsyncBaseTransport | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self.provider = provider
         self.retry = retry or RetryPolicy()
+        self.pacer = pacer
         self._error_mapper = error_mapper
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
@@ -131,11 +138,15 @@ class ApiClient:
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        pace: str | None = None,
     ) -> httpx.Response:
+        """Send with retries; `pace` names the endpoint whose pacing applies (if any)."""
         method = method.upper()
         last: httpx.Response | None = None
         for attempt in range(self.retry.attempts):
             final = attempt == self.retry.attempts - 1
+            if self.pacer is not None and pace is not None:
+                await self.pacer.wait(pace)
             try:
                 response = await self._client.request(method, path, params=params, json=json)
             except httpx.ConnectError as exc:
@@ -155,6 +166,8 @@ class ApiClient:
             if response.status_code < 400:
                 return response
             last = response
+            if response.status_code == 429 and self.pacer is not None and pace is not None:
+                self.pacer.refused(pace)
             retryable = response.status_code == 429 or (
                 method in _IDEMPOTENT and response.status_code in _RETRY_5XX
             )

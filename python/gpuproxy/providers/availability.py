@@ -105,7 +105,8 @@ class AvailabilityPoller:
         now = int(time.time() * 1000)
         changed: list[ProviderAvailability] = []
         for name in self.rentals.providers:
-            offers = [o for o in listing.offers if o.provider == name]
+            # Offers without a valid price are listed but not available to rent.
+            offers = [o for o in listing.offers if o.provider == name and o.rentable]
             failure: ProviderFailure | None = failures.get(name)
             previous = self.state.get(name)
             if failure is not None and previous is not None:

@@ -74,6 +74,15 @@ class Provider(abc.ABC):
             return await self.wait_running(instance.id, config.start_timeout_s)
         return instance
 
+    def quote(self, offer: Offer, config: RentConfig) -> Offer:
+        """`offer` as renting it with `config` would be billed (and whether it can serve it).
+
+        Most providers price an offer the same whatever the config; vast.ai adds storage
+        for the disk asked for and refuses hosts with too few open ports.
+        """
+        del config
+        return offer
+
     async def get(self, instance_id: str) -> Instance:
         return await self._timed(self._get(instance_id), self.timeouts.get, "show")
 

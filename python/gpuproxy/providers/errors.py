@@ -13,6 +13,7 @@ from gpuproxy.exceptions import ApiError
 __all__ = [
     "InstanceStartFailed",
     "InvalidRequest",
+    "OfferNotRentable",
     "ProviderAuthError",
     "ProviderBadRequest",
     "ProviderError",
@@ -31,6 +32,24 @@ class InvalidRequest(ApiError, ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}", param=field)
         self.field = field
+
+
+class OfferNotRentable(ApiError):
+    """The offer exists but cannot be rented (e.g. the provider sent no valid price): 409.
+
+    Nothing was held or rented; the message says why.
+    """
+
+    http_status = 409
+    code = "offer_not_rentable"
+
+    def __init__(self, provider: str, offer_id: str, reason: str) -> None:
+        super().__init__(
+            f"{provider}: offer {offer_id[:64]!r} cannot be rented: {reason}", param="offer_id"
+        )
+        self.provider = provider
+        self.offer_id = offer_id
+        self.reason = reason
 
 
 class ProviderError(ApiError):

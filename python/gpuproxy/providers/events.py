@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final
 
 import msgspec
 
 from gpuproxy.storage.kv import KeyValueStore
+from gpuproxy.storage.pubsub import follow
 
-__all__ = ["EVENTS_CHANNEL", "TOPICS", "EventBus", "event_topic"]
+__all__ = ["EVENTS_CHANNEL", "TOPICS", "EventBus", "decoded_events", "event_topic"]
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +48,27 @@ class EventBus:
         except Exception:
             log.warning("could not publish a %s event", event.get("type"), exc_info=True)
 
-    async def events(self) -> AsyncIterator[dict[str, Any]]:
-        """Every event published from now on (close the generator to stop listening)."""
-        subscription = self.kv.subscribe(EVENTS_CHANNEL)
-        try:
-            async for raw in subscription:
-                try:
-                    event = msgspec.json.decode(raw)
-                except msgspec.DecodeError:
-                    continue
-                if isinstance(event, dict):
-                    yield event
-        finally:
-            close = getattr(subscription, "aclose", None)  # the stores return async generators
-            if close is not None:
-                await close()
+    async def events(
+        self, on_resync: Callable[[], Awaitable[object]] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every event published from now on (close the generator to stop listening); the
+        subscription survives Redis restarts, awaiting `on_resync()` after each (events were
+        missed meanwhile)."""
+        async for event in decoded_events(follow(self.kv, EVENTS_CHANNEL, on_resync=on_resync)):
+            yield event
+
+
+async def decoded_events(messages: AsyncIterator[bytes]) -> AsyncIterator[dict[str, Any]]:
+    """The JSON objects among `messages` (anything else is skipped); closes `messages`."""
+    try:
+        async for raw in messages:
+            try:
+                event = msgspec.json.decode(raw)
+            except msgspec.DecodeError:
+                continue
+            if isinstance(event, dict):
+                yield event
+    finally:
+        close = getattr(messages, "aclose", None)  # async generators
+        if close is not None:
+            await close()

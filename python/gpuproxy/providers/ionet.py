@@ -6,12 +6,24 @@ VMaaS (virtual machines; the default):
   sold_out, ...}]}}`. `price` is USD per hour for the whole configuration (`num_cards` GPUs).
 - `GET .../vmaas/price` (hardware_id, gpus_per_vm, replica_count, duration_hours, currency,
   location_ids as a JSON array) -> `{"data": {"total_cost_usdc", ...}}`.
-- `POST .../vmaas/deploy` {resource_private_name, duration_hours, gpus_per_vm, hardware_id,
-  location_ids, network_services} -> the new deployment id.
+- `POST .../vmaas/deploy` {ssh_keys, resource_private_name, duration_hours, gpus_per_vm,
+  hardware_id, location_ids, network_services} -> the new deployment id. `ssh_keys` is
+  required: the operator's IONET_SSH_PUBLIC_KEY (without one, VM rents are refused before
+  anything is paid).
 - `GET .../vmaas/deployment/{id}`, `GET .../vmaas/deployment/{id}/vms`,
   `DELETE .../vmaas/deployment/{id}`, `GET .../vmaas/deployments` (page, page_size).
-CaaS (containers) is used when the rent config names an image: `POST .../caas/deploy`
--> `{"status": "success", "deployment_id"}`, and `.../caas/deployment/{id}` likewise.
+CaaS (containers) is used when the rent config names an image (see `_ionet_caas`: the
+offer is placed on the container inventory's own integer ids, the image goes in
+`registry_config.image_url`, the endpoint is the container's `public_url`).
+
+Deployment names (`resource_private_name`) must be unique on the account: a rent uses its
+ownership tag (`gpuproxy-<record id>`), a direct call without a label a fresh
+`gpuproxy-direct-<random>` (never mistaken for a rental's tag by the orphan reaper). The
+reference does not document the deploy answer: the id is read from `data.deployment_id`,
+`deployment_id` or `id`, and when none is there the deployment is looked up by its unique
+name in the deployments listing; if several carry it, the first is kept and the others are
+destroyed, and if none is found the rent fails (a late one carries a rental's tag, so the
+orphan reaper destroys it).
 
 Every answer is wrapped in `{"data": ...}`; errors are `{"detail": "..."}` (422: a list of
 `{loc, msg, type}`). Offer ids are ours: `<deploy_id>~<num_cards>~<location>`, so one id
@@ -21,15 +33,32 @@ and per GPU.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import re
+import secrets
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
 from gpuproxy.providers._http import ApiClient, RetryPolicy
-from gpuproxy.providers._units import micros_from_dollars, per_gpu, to_float, to_int
+from gpuproxy.providers._ionet_caas import (
+    CAAS,
+    caas_deploy_body,
+    caas_placement,
+    container_endpoint,
+    same_gpu,
+)
+from gpuproxy.providers._units import (
+    micros_from_dollars,
+    offer_price,
+    per_gpu,
+    to_float,
+    to_int,
+)
 from gpuproxy.providers.base import CallTimeouts, Provider
 from gpuproxy.providers.errors import (
     InvalidRequest,
@@ -42,9 +71,13 @@ from gpuproxy.providers.records import Instance, InstanceStatus, Offer
 
 __all__ = ["IoNetProvider", "make_offer_id", "parse_offer_id"]
 
+log = logging.getLogger(__name__)
+
 DEFAULT_URL = "https://api.io.solutions"
 _VM = "/enterprise/v1/io-cloud/vmaas"
-_CAAS = "/enterprise/v1/io-cloud/caas"
+_CAAS = CAAS
+#: How often a deployment whose deploy answer had no id is looked up by name.
+_NAME_LOOKUPS = 3
 _UUID = re.compile(r"^[0-9a-fA-F-]{32,36}$")
 _MAX_PAGES = 100
 _PAGE_SIZE = 100
@@ -84,9 +117,12 @@ class IoNetProvider(Provider):
         retry: RetryPolicy | None = None,
         poll_interval_s: float = 5.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        ssh_public_keys: Sequence[str] = (),
     ) -> None:
         super().__init__(timeouts=timeouts, poll_interval_s=poll_interval_s)
         self.api_key = api_key
+        #: Installed on every VM (io.net requires at least one); IONET_SSH_PUBLIC_KEY.
+        self.ssh_public_keys = [k.strip() for k in ssh_public_keys if k.strip()]
         self._api = ApiClient(
             self.name, base_url, {"x-api-key": api_key}, retry=retry, transport=transport
         )
@@ -125,7 +161,7 @@ class IoNetProvider(Provider):
 
     def _offer(self, row: dict[str, Any]) -> Offer:
         cards = max(1, to_int(row.get("num_cards"), 1))
-        price = micros_from_dollars(row.get("price", 0))
+        price, unpriced = offer_price(row.get("price"))
         location = str(row.get("location") or "")
         meta = {
             "hardware_id": str(row["deploy_id"]),
@@ -150,6 +186,7 @@ class IoNetProvider(Provider):
             price_per_gpu_hour=per_gpu(price, cards),
             location=location,
             metadata=meta,
+            not_rentable_reason=unpriced,
         )
 
     # ---- instances ---------------------------------------------------------------
@@ -172,31 +209,30 @@ class IoNetProvider(Provider):
         if row.get("sold_out"):
             raise ProviderBadRequest(self.name, f"offer {offer_id} is sold out")
         hardware_id: int | str = int(deploy_id) if deploy_id.isdigit() else deploy_id
-        name = (config.label or "gpuproxy")[:64]
+        # The deployment name is our mark (Rentals sets `gpuproxy-<record id>`, 41 chars)
+        # and must be unique on the account, so a call without a label gets a fresh one.
+        name = (config.label or f"gpuproxy-direct-{secrets.token_hex(8)}")[:64]
+        body: dict[str, Any]
         if config.image:
-            kind = "container"
-            body: dict[str, Any] = {
-                "resource_private_name": name,
-                "duration_hours": config.duration_hours,
-                "gpus_per_container": cards,
-                "hardware_id": hardware_id,
-                "location_ids": [location],
-                "container_config": {
-                    "replica_count": 1,
-                    "env_variables": config.worker_env(),
-                    "entrypoint": config.args,
-                    "traffic_port": config.ports[0] if config.ports else 8000,
-                    "image_url": config.image,
-                },
-            }
-            answer = (await self._api.request("POST", f"{_CAAS}/deploy", json=body)).json()
+            kind, base = "container", _CAAS
+            caas_hardware, location_id = await caas_placement(
+                self._api, str(row.get("name") or ""), cards, location
+            )
+            body = caas_deploy_body(name, cards, caas_hardware, location_id, config)
         else:
             if config.env or config.onstart:
                 raise InvalidRequest(
                     "image", "io.net VMs take no env or onstart; name an image to run a container"
                 )
-            kind = "vm"
+            if not self.ssh_public_keys:
+                raise InvalidRequest(
+                    "image",
+                    "io.net VMs need the operator's IONET_SSH_PUBLIC_KEY; "
+                    "name an image to run a container",
+                )
+            kind, base = "vm", _VM
             body = {
+                "ssh_keys": list(self.ssh_public_keys),
                 "resource_private_name": name,
                 "duration_hours": config.duration_hours,
                 "gpus_per_vm": cards,
@@ -208,13 +244,12 @@ class IoNetProvider(Provider):
                     f"port-{p}": {"port": p, "protocol": "tcp", "whitelist": ["0.0.0.0/0"]}
                     for p in config.ports
                 }
-            answer = (await self._api.request("POST", f"{_VM}/deploy", json=body)).json()
-        data = answer.get("data", answer) if isinstance(answer, dict) else {}
-        deployment_id = (
-            data.get("deployment_id") or data.get("id") if isinstance(data, dict) else None
-        )
-        if not deployment_id:
-            raise ProviderBadRequest(self.name, "deploy answer has no deployment_id")
+        response = await self._api.request("POST", f"{base}/deploy", json=body)
+        try:
+            answer = response.json()
+        except ValueError:  # an empty or non-JSON 2xx: the deployment may still exist
+            answer = None
+        deployment_id = _deployment_id(answer) or await self._deployment_named(base, name)
         offer = self._offer(row)
         return Instance(
             id=str(deployment_id),
@@ -249,8 +284,12 @@ class IoNetProvider(Provider):
             if not isinstance(details, dict):
                 raise ProviderBadRequest(self.name, "deployment answer has no data")
             endpoint = None
-            if kind == "vm" and details.get("status") == "running":
-                endpoint = await self._vm_endpoint(instance_id)
+            if details.get("status") == "running":
+                endpoint = await (
+                    self._vm_endpoint(instance_id)
+                    if kind == "vm"
+                    else container_endpoint(self._api, instance_id)
+                )
             return await self._instance(details, kind, endpoint)
         raise ProviderNotFound(self.name, f"no deployment {instance_id}")
 
@@ -272,8 +311,17 @@ class IoNetProvider(Provider):
         hardware_id = str(details.get("hardware_id", ""))
         price = 0
         for row in await self._cached_hardware():
-            if (
+            # A container's hardware id is the container inventory's, so its price is the
+            # VM list's for the same GPU, count and country.
+            same = (
                 str(row["deploy_id"]) == hardware_id
+                if kind == "vm"
+                else same_gpu(
+                    row.get("name"), details.get("brand_name"), details.get("hardware_name")
+                )
+            )
+            if (
+                same
                 and to_int(row.get("num_cards")) == per_unit
                 and str(row.get("location") or "") == location
             ):
@@ -306,32 +354,63 @@ class IoNetProvider(Provider):
         self._require_key()
         instances: list[Instance] = []
         for base, kind in ((_VM, "vm"), (_CAAS, "container")):
-            seen = 0
-            for page in range(_MAX_PAGES):
-                params = {"page": page, "page_size": _PAGE_SIZE}
-                body = (await self._api.request("GET", f"{base}/deployments", params=params)).json()
-                data = body.get("data") or {}
-                rows = data.get("deployments") or []
-                for row in rows:
-                    status = str(row.get("status") or "")
-                    instances.append(
-                        Instance(
-                            id=str(row.get("id")),
-                            provider=self.name,
-                            status=_STATUS.get(status, "unknown"),
-                            gpu_model=" ".join(
-                                p for p in (row.get("brand_name"), row.get("hardware_name")) if p
-                            ),
-                            num_gpus=to_int(row.get("hardware_quantity")),
-                            label=row.get("name"),
-                            status_message=status,
-                            metadata={"kind": kind},
-                        )
+            for row in await self._deployments(base):
+                status = str(row.get("status") or "")
+                instances.append(
+                    Instance(
+                        id=str(row.get("id")),
+                        provider=self.name,
+                        status=_STATUS.get(status, "unknown"),
+                        gpu_model=" ".join(
+                            p for p in (row.get("brand_name"), row.get("hardware_name")) if p
+                        ),
+                        num_gpus=to_int(row.get("hardware_quantity")),
+                        label=row.get("name"),
+                        status_message=status,
+                        metadata={"kind": kind},
                     )
-                seen += len(rows)
-                if not rows or seen >= to_int(data.get("total")):
-                    break
+                )
         return instances
+
+    async def _deployments(self, base: str) -> list[dict[str, Any]]:
+        """Every deployment row of `base` (VMs or containers), all pages."""
+        rows: list[dict[str, Any]] = []
+        for page in range(_MAX_PAGES):
+            params = {"page": page, "page_size": _PAGE_SIZE}
+            body = (await self._api.request("GET", f"{base}/deployments", params=params)).json()
+            data = body.get("data") if isinstance(body, dict) else None
+            data = data if isinstance(data, dict) else {}
+            chunk = [r for r in data.get("deployments") or [] if isinstance(r, dict)]
+            rows += chunk
+            if not chunk or len(rows) >= to_int(data.get("total")):
+                break
+        return rows
+
+    async def _deployment_named(self, base: str, name: str) -> str:
+        """The id of the deployment just made under the unique `name`, for a deploy answer
+        without one (the reference does not document it). Extra deployments with the name
+        (the same rent accepted twice) are destroyed: no record could account for them."""
+        for attempt in range(_NAME_LOOKUPS):
+            if attempt:
+                await asyncio.sleep(self.poll_interval_s)
+            found = [
+                str(row.get("id"))
+                for row in await self._deployments(base)
+                if row.get("name") == name
+                and _STATUS.get(str(row.get("status") or "")) != "destroyed"
+                and _UUID.match(str(row.get("id")))
+            ]
+            if found:
+                log.warning("io.net deploy answer had no id; found %s by its name", found[0])
+                for extra in found[1:]:
+                    log.warning("destroying io.net deployment %s, a second %s", extra, name)
+                    await self._destroy_quietly(extra)
+                return found[0]
+        raise ProviderBadRequest(
+            self.name,
+            f"deploy answer has no deployment_id and no deployment named {name} appeared; "
+            "if it appears later, the orphan reaper destroys it",
+        )
 
     async def _destroy(self, instance_id: str) -> None:
         self._require_key()
@@ -362,6 +441,18 @@ class IoNetProvider(Provider):
     def _require_key(self) -> None:
         if not self.api_key:
             raise ProviderAuthError(self.name, "IONET_API_KEY is not set")
+
+
+def _deployment_id(answer: object) -> str | None:
+    """The deployment id in a deploy answer: `{"data": {...}}` or the object itself."""
+    if not isinstance(answer, dict):
+        return None
+    for holder in (answer.get("data"), answer):
+        if isinstance(holder, dict):
+            value = holder.get("deployment_id") or holder.get("id")
+            if isinstance(value, str) and _UUID.match(value):
+                return value
+    return None
 
 
 def _timestamp(value: object) -> float | None:

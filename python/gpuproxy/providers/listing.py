@@ -81,7 +81,9 @@ class OfferCatalog:
         chosen = list(names) if names else list(self.providers)
         key = msgspec.json.encode(filters)
         tasks = {name: self._fetch(name, key, filters, fresh) for name in chosen}
-        done, _pending = await asyncio.wait(tasks.values(), timeout=self.deadline_s)
+        done: set[asyncio.Task[list[Offer]]] = set()
+        if tasks:  # asyncio.wait refuses an empty set (no provider enabled)
+            done, _pending = await asyncio.wait(tasks.values(), timeout=self.deadline_s)
         offers: list[Offer] = []
         errors: list[ProviderFailure] = []
         answered: list[str] = []

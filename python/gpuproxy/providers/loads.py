@@ -120,7 +120,7 @@ def provider_loads(listing: OfferListing, providers: Iterable[str]) -> list[Prov
     errors = {f.provider: f.message for f in listing.errors}
     loads = []
     for name in providers:
-        offers = [o for o in listing.offers if o.provider == name]
+        offers = [o for o in listing.offers if o.provider == name and o.rentable]
         prices = [o.price_per_gpu_hour for o in offers]
         loads.append(
             ProviderLoad(

@@ -102,8 +102,10 @@ class OfferFilters(msgspec.Struct, kw_only=True, frozen=True):
         """Whether an offer passes every filter (providers apply this after their own)."""
         if self.min_vram_gb is not None and offer.vram_gb < self.min_vram_gb:
             return False
-        if self.max_price_per_hour is not None and offer.price_per_hour > self.max_price_per_hour:
-            return False
+        if self.max_price_per_hour is not None and (
+            not offer.rentable or offer.price_per_hour > self.max_price_per_hour
+        ):
+            return False  # an offer without a valid price is not known to be within budget
         if self.gpu_model and self.gpu_model.lower() not in offer.gpu_model.lower():
             return False
         if self.location and self.location.lower() not in offer.location.lower():
@@ -118,13 +120,19 @@ class OfferFilters(msgspec.Struct, kw_only=True, frozen=True):
         )
 
     def sort_and_limit(self, offers: list[Offer]) -> list[Offer]:
-        """Order offers by `order` (price ascending, the others descending) and cut at `limit`."""
+        """Order offers by `order` (price ascending, the others descending) and cut at `limit`.
+
+        Offers that cannot be rented (no valid price) come after every rentable one, whatever
+        the order: their price of 0 must never make them look cheapest.
+        """
         if self.order == "price":
-            ordered = sorted(offers, key=lambda o: (o.price_per_hour, o.id))
+            ordered = sorted(offers, key=lambda o: (not o.rentable, o.price_per_hour, o.id))
         elif self.order == "reliability":
-            ordered = sorted(offers, key=lambda o: (-(o.reliability or 0.0), o.price_per_hour))
+            ordered = sorted(
+                offers, key=lambda o: (not o.rentable, -(o.reliability or 0.0), o.price_per_hour)
+            )
         else:
-            ordered = sorted(offers, key=lambda o: (-o.vram_gb, o.price_per_hour))
+            ordered = sorted(offers, key=lambda o: (not o.rentable, -o.vram_gb, o.price_per_hour))
         return ordered[: self.limit]
 
 

@@ -9,6 +9,10 @@ Units, whatever the provider uses on the wire:
   or instance (all its GPUs); `price_per_gpu_hour` is the same divided by `num_gpus`.
 - `vram_gb`: GPU memory per GPU in GB (rounded).
 - `reliability`: 0.0-1.0; `inet_down_mbps` / `inet_up_mbps`: megabits per second.
+
+An offer whose provider sent no valid positive price carries `not_rentable_reason`: it is
+listed (so the caller sees the marketplace as it is) but sorts last, is never picked by a
+reservation and cannot be rented (409 `offer_not_rentable`).
 """
 
 from __future__ import annotations
@@ -46,6 +50,11 @@ class Offer(msgspec.Struct, kw_only=True, frozen=True):
     cuda_version: str | None = None
     verified: bool | None = None
     metadata: dict[str, str] = msgspec.field(default_factory=dict)
+    not_rentable_reason: str | None = None
+
+    @property
+    def rentable(self) -> bool:
+        return self.not_rentable_reason is None
 
 
 class Instance(msgspec.Struct, kw_only=True, frozen=True):

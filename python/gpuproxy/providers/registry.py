@@ -100,7 +100,11 @@ def build_providers(settings: Settings) -> ProviderRegistry:
             settings.vastai_api_key,
             settings.vastai_url,
             min_reliability=float(getattr(settings, "vastai_min_reliability", 0.9)),
+            pacing_scale=settings.vastai_pacing_scale,
         )
     if settings.ionet_api_key:
-        providers["io.net"] = IoNetProvider(settings.ionet_api_key, settings.ionet_url)
+        key = str(getattr(settings, "ionet_ssh_public_key", ""))
+        providers["io.net"] = IoNetProvider(
+            settings.ionet_api_key, settings.ionet_url, ssh_public_keys=[key] if key else []
+        )
     return ProviderRegistry(providers)

@@ -2,9 +2,13 @@
 
 The order of a rent is fixed: find the offer (its price), record the rental, ask billing
 (credits, guard rails, hold of the first hour), issue the worker's registration token,
-call the provider, store what it answered. Every failure after the record exists marks it
-failed and gives the billing hold back. The provider call runs shielded from cancellation:
-once a marketplace may have started billing, we always learn the instance id and store it.
+call the provider, store what it answered. The record (status "renting") is the intent: it
+exists before the provider is asked, and the instance's provider-side name carries its id
+(`ownership.ownership_tag`). Every failure after that gives the billing hold back first and
+then marks the record failed; when the provider accepted but the answer cannot be stored, the
+instance is destroyed again (and, should that fail too, the orphan reaper finds it by its
+mark). The provider call runs shielded from cancellation: once a marketplace may have
+started billing, we always learn the instance id and store it.
 
 Tenant isolation: `visible` answers the same "not found" for an instance that does not
 exist and for one that belongs to someone else, so ids cannot be probed.
@@ -24,6 +28,7 @@ from gpuproxy.exceptions import ApiError
 from gpuproxy.providers.base import Provider
 from gpuproxy.providers.errors import (
     InvalidRequest,
+    OfferNotRentable,
     ProviderError,
     ProviderNotFound,
     ProviderUnavailable,
@@ -32,6 +37,7 @@ from gpuproxy.providers.events import EventBus
 from gpuproxy.providers.hooks import RentalHooks
 from gpuproxy.providers.instances import InstanceRecord, InstanceStore
 from gpuproxy.providers.listing import OfferCatalog
+from gpuproxy.providers.ownership import ownership_tag
 from gpuproxy.providers.params import OfferFilters, RentConfig
 from gpuproxy.providers.records import Offer
 from gpuproxy.providers.registry import ProviderRegistry
@@ -67,6 +73,10 @@ def node_alive(node: str | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _failure_text(exc: BaseException) -> str:
+    return str(exc)[:500] if isinstance(exc, Exception) else "cancelled"
 
 
 def _settled(task: asyncio.Task[InstanceRecord]) -> None:
@@ -156,7 +166,14 @@ class Rentals:
         *,
         reservation_id: str | None = None,
     ) -> InstanceRecord:
-        """Rent `offer` for `principal`; billing or provider errors mark the record failed."""
+        """Rent `offer` for `principal`; billing or provider errors mark the record failed.
+
+        An offer without a valid price is refused (409) before anything is recorded or held.
+        The price recorded and held is the provider's quote for `config` (vast.ai: its disk).
+        """
+        offer = provider.quote(offer, config)
+        if offer.not_rentable_reason is not None:
+            raise OfferNotRentable(provider.name, offer.id, offer.not_rentable_reason)
         record = await self.store.begin_rent(
             owner_id=principal.user_id,
             offer=offer,
@@ -183,28 +200,59 @@ class Rentals:
         try:
             reference = await self.hooks.authorize(principal, offer, record.id)
         except BaseException:
-            await self.store.set_status(record, "failed", "refused before renting")
+            await self._give_up(record, "refused before renting", announce=False)
             raise
-        if reference is not None:
-            record = await self.store.set_billing_ref(record, reference)
         try:
+            if reference is not None:
+                record = await self.store.set_billing_ref(record, reference)
             credentials = await self.hooks.worker_credentials(principal, record)
             if credentials is not None:
                 token, proxy_url = credentials
                 config = msgspec.structs.replace(config, worker_token=token, proxy_url=proxy_url)
+            # The provider-side name carries the record id: whatever happens after the
+            # provider accepts, the orphan reaper can tell the instance is ours and whose.
+            config = msgspec.structs.replace(config, label=ownership_tag(record.id))
             instance = await provider.create(offer.id, config)
         except BaseException as exc:
-            message = str(exc)[:500] if isinstance(exc, Exception) else "cancelled"
-            record = await self.store.set_status(record, "failed", message)
-            await self.hooks.rent_failed(record)
-            await self._announce(record, "renting")
+            await self._give_up(record, _failure_text(exc), announce=True)
             raise
         finally:
             self.catalog.invalidate(provider.name)  # the offer is taken now (or changed)
-        record = await self.store.rented(record, instance)
+        try:
+            record = await self.store.rented(record, instance)
+        except BaseException:
+            # The provider bills for an instance we could not record: take it down again.
+            log.exception(
+                "%s accepted %s for rent %s but it could not be recorded; destroying it",
+                provider.name,
+                instance.id,
+                record.id,
+            )
+            await self._destroy_at_provider(provider, instance.id)
+            await self._give_up(
+                record, f"the rent of {instance.id} could not be recorded; it was destroyed"
+            )
+            raise
         await self.hooks.started(record)
         await self._announce(record, "renting")
         return record
+
+    async def _give_up(
+        self, record: InstanceRecord, message: str, *, announce: bool = True
+    ) -> None:
+        """A rent did not happen: release the billing hold first, then mark the record failed.
+
+        Never raises: a record that cannot be updated stays "renting" and is marked failed by
+        the next start (`ProvidersService.reap_orphans`); the hold is released regardless.
+        """
+        await self.hooks.rent_failed(record)
+        try:
+            record = await self.store.set_status(record, "failed", message[:500])
+        except Exception:
+            log.exception("could not mark rent %s failed", record.id)
+            return
+        if announce:
+            await self._announce(record, "renting")
 
     # ---- show / refresh ----------------------------------------------------------
 
@@ -284,8 +332,9 @@ class Rentals:
             await provider.destroy(instance_id)
         except ProviderNotFound:
             pass
-        except ProviderError:
-            log.exception("%s: could not destroy failed instance %s", provider.name, instance_id)
+        except Exception:
+            # Logged loudly; the orphan reaper retries instances that carry our mark.
+            log.exception("%s: could not destroy instance %s", provider.name, instance_id)
 
     async def _ended(
         self, record: InstanceRecord, status: str, message: str, *, previous: str | None = None

@@ -24,6 +24,7 @@ from gpuproxy.exceptions import ApiError
 from gpuproxy.providers.errors import (
     InstanceStartFailed,
     InvalidRequest,
+    OfferNotRentable,
     ProviderBadRequest,
     ProviderError,
     ProviderNotFound,
@@ -53,7 +54,7 @@ MAX_COUNT = 16
 #: Offers one slot may try before it reports failure.
 MAX_ATTEMPTS = 3
 #: Errors that concern one offer only: the slot tries the next spare.
-_OFFER_ERRORS = (ProviderNotFound, ProviderBadRequest, InstanceStartFailed)
+_OFFER_ERRORS = (ProviderNotFound, ProviderBadRequest, InstanceStartFailed, OfferNotRentable)
 
 SlotStatus = Literal["reserved", "failed", "rolled_back"]
 

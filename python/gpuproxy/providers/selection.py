@@ -23,12 +23,12 @@ def offer_key(offer: Offer) -> str:
 def rank_offers(
     offers: Sequence[Offer], count: int, strategy: str, affinity_key: str | None = None
 ) -> list[Offer]:
-    """Up to `count` distinct offers in the order the balancer picks them."""
+    """Up to `count` distinct rentable offers in the order the balancer picks them."""
     pool = _core.Pool(strategy)
     by_key: dict[str, Offer] = {}
     for offer in offers:
         key = offer_key(offer)
-        if key in by_key:
+        if key in by_key or not offer.rentable:
             continue
         by_key[key] = offer
         pool.add_backend(

@@ -1,9 +1,11 @@
 """`services.providers`: GPU offers, rentals, reservations, availability and balancer state.
 
 Built at startup by `start_providers` (an entry of `gpuproxy.app.STARTUP_HOOKS`) from the
-settings through the provider registry (the local fleet is enabled by default). At
-shutdown it lets rents in flight finish recording, closes the provider clients and stops
-every local worker process it started.
+settings through the provider registry (the local fleet is enabled by default); it runs
+the availability poller and the orphan reaper (`orphans.OrphanReaper`,
+GPU_ORPHAN_REAP_INTERVAL_SECONDS) in the background. At shutdown it lets rents in flight
+finish recording, closes the provider clients and stops every local worker process it
+started.
 
 The load-balancing strategy lives here too: `strategy()` / `set_strategy()` keep it in the
 key-value store (shared by every proxy process) and apply it to the balancer pools that
@@ -24,6 +26,7 @@ from gpuproxy.providers.events import EventBus
 from gpuproxy.providers.hooks import RentalHooks
 from gpuproxy.providers.instances import InstanceStore, now_ms
 from gpuproxy.providers.listing import OfferCatalog
+from gpuproxy.providers.orphans import LONGEST_RENT_S, OrphanReaper
 from gpuproxy.providers.registry import ProviderRegistry, build_providers
 from gpuproxy.providers.rentals import PROCESS_BOUND, Rentals, node_alive, this_node
 
@@ -72,12 +75,18 @@ class ProvidersService:
             start_timeout_s=settings.gpu_start_timeout_seconds,
             node=self.node,
         )
+        self.reaper = OrphanReaper(
+            self.rentals,
+            interval_s=settings.gpu_orphan_reap_interval_seconds,
+            grace_s=settings.gpu_orphan_grace_seconds,
+        )
         default = settings.lb_strategy
         self._default_strategy = default if default in strategy_names() else _core.DEFAULT_STRATEGY
         self._strategy = self._default_strategy
         self._strategy_read_at = 0.0
         self._pools: dict[str, Any] = {}
         self._poller_task: asyncio.Task[None] | None = None
+        self._reaper_task: asyncio.Task[None] | None = None
 
     # ---- lifecycle -----------------------------------------------------------------
 
@@ -87,7 +96,9 @@ class ProvidersService:
         billing = getattr(self.services, "billing", None)
         if billing is not None:
             billing.accrual.on_exceeded.append(self._billing_exceeded)
-        self._poller_task = self.services.spawn(self.poller.run(), "gpu-availability-poller")
+        self._poller_task = self.services.supervise("gpu-availability-poller", self.poller.run)
+        if self.reaper.interval_s > 0:
+            self._reaper_task = self.services.supervise("gpu-orphan-reaper", self.reaper.run)
 
     async def reap_orphans(self) -> int:
         """Mark local instances of dead proxy processes destroyed (their workers exited too)
@@ -100,8 +111,11 @@ class ProvidersService:
                 reaped += 1
         if reaped:
             log.info("marked %d local instance(s) of a previous run destroyed", reaped)
-        # A rent call lasts a minute at most; one still "renting" after 10 was interrupted.
-        for record in await self.store.list_stale_renting(now_ms() - 600_000):
+        # A rent still "renting" after the longest a rent can take (another process may be
+        # waiting for its instance to start) was interrupted; the orphan reaper destroys
+        # whatever the provider still runs for it.
+        cutoff = now_ms() - int(LONGEST_RENT_S * 1000)
+        for record in await self.store.list_stale_renting(cutoff):
             await self.store.set_status(
                 record, "failed", "interrupted while renting: check the provider's console"
             )
@@ -121,9 +135,11 @@ class ProvidersService:
             log.exception("could not destroy %s after billing stopped it", record.id)
 
     async def aclose(self) -> None:
-        if self._poller_task is not None:  # stop polling before the clients close
-            self._poller_task.cancel()
-            await asyncio.gather(self._poller_task, return_exceptions=True)
+        # Stop polling and reaping before the clients close.
+        background = [t for t in (self._poller_task, self._reaper_task) if t is not None]
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         await self.rentals.aclose()
         # This process's local workers stop with it: record that, and end their billing.
         for record in await self.store.list_live():
@@ -182,7 +198,7 @@ class ProvidersService:
 
 
 async def start_providers(services: Services) -> None:
-    """Startup hook: build `services.providers` and start the availability poller."""
+    """Startup hook: build `services.providers`, start the poller and the orphan reaper."""
     service = ProvidersService(services, build_providers(services.settings))
     services.providers = service
     services.shutdown_hooks.append(service.aclose)

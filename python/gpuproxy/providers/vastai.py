@@ -13,20 +13,44 @@ Endpoints (as the official vast-cli uses them):
 - destroy: `DELETE /api/v0/instances/{id}/`; a missing instance is 404 with
   `{"success": false, "error": "no_such_instance"}` (older answers say "not_found").
 
+- GPU names: `GET /api/v0/gpu_names/unique/` -> `{"gpu_names": [...]}` (the CLI's source,
+  cached a day); a model filter becomes `gpu_name in [...]` over the live names.
+
 Units on the wire: gpu_ram in MB per GPU (queries multiply GB by 1000, as the CLI does, so a
 "24 GB" filter keeps 24564 MB cards), dph_total in $/h for the whole offer, inet_* in Mbps.
 Auth is `Authorization: Bearer <key>`; the key never goes into a URL.
+
+Price = GPU + storage: `dph_total` includes `storage_cost` ($/GB/month) times the disk the
+search names (`allocated_storage`), so offers are searched with the disk a rent uses by
+default and `quote` re-prices an offer for the disk a rent asks for (720 h months, as the
+reference's own example computes). A rent needs at least 8 GB of disk and a host with open
+ports (`direct_port_count`) for every port it maps, or it would never get an endpoint.
+
+Pacing: vast limits each endpoint to a minimum interval per API key and IP and answers 429
+without Retry-After; `VAST_PACING` spaces calls client-side (providers/pacing.py).
+Sources for all of this: tests/fakes/vastai_contract.py.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import time
+from collections.abc import Mapping
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 import httpx
+import msgspec
 
 from gpuproxy.providers._http import ApiClient, RetryPolicy, default_error, error_text
-from gpuproxy.providers._units import micros_from_dollars, per_gpu, to_float, to_int
+from gpuproxy.providers._units import (
+    micros_from_dollars,
+    offer_price,
+    per_gpu,
+    to_float,
+    to_int,
+)
 from gpuproxy.providers.base import CallTimeouts, Provider
 from gpuproxy.providers.errors import (
     InvalidRequest,
@@ -35,16 +59,52 @@ from gpuproxy.providers.errors import (
     ProviderError,
     ProviderNotFound,
 )
+from gpuproxy.providers.pacing import Pacer, PaceRule
 from gpuproxy.providers.params import OfferFilters, RentConfig
 from gpuproxy.providers.records import Instance, InstanceStatus, Offer
 
-__all__ = ["VAST_GPU_NAMES", "VastAiProvider", "build_search_query"]
+__all__ = [
+    "MIN_DISK_GB",
+    "PACING_MARGIN",
+    "VAST_GPU_NAMES",
+    "VAST_PACING",
+    "VAST_RATE_LIMITS",
+    "VastAiProvider",
+    "build_search_query",
+]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_URL = "https://console.vast.ai"
 _PAGE_LIMIT = 25  # v1 caps a page at 25 rows
 _MAX_PAGES = 400
+#: The disk a rent gets unless it asks otherwise; offers are searched (priced) with it.
+_DEFAULT_DISK_GB = RentConfig().disk_gb
+#: The smallest disk vast rents (its create endpoint's input validation).
+MIN_DISK_GB = 8
+#: vast's `storage_cost` is per GB and month; a month is 30 days of billing hours.
+_HOURS_PER_MONTH = 720
+_GPU_NAMES_TTL_S = 24 * 3600.0  # as long as the CLI caches them
+_GPU_NAMES_RETRY_S = 300.0  # after a failed fetch, the fixed list serves this long
 
-#: gpu_name values vast.ai uses; a model filter is sent as `in` over the names it matches.
+#: The limits vast publishes per endpoint (calls are spaced at least this much).
+VAST_RATE_LIMITS: Mapping[str, PaceRule] = {
+    "search": PaceRule(max_calls=10, period_s=60.0),
+    "create": PaceRule(min_interval_s=4.5, penalty_s=12.0),
+    "show": PaceRule(min_interval_s=2.0),
+    "destroy": PaceRule(min_interval_s=3.0),
+    "list": PaceRule(min_interval_s=1.0),
+}
+#: vast measures intervals on arrival; a little slack keeps network jitter from turning a
+#: well-spaced call into a 429 (and, for create, a 12 s penalty).
+PACING_MARGIN = 0.1
+#: What the client keeps to: the published limits plus the margin.
+VAST_PACING: Mapping[str, PaceRule] = {
+    name: rule.scaled(1 + PACING_MARGIN) for name, rule in VAST_RATE_LIMITS.items()
+}
+
+#: gpu_name values vast.ai uses, for when its live list cannot be read; a model filter is
+#: sent as `in` over the names it matches.
 VAST_GPU_NAMES: tuple[str, ...] = (
     "A10",
     "A100 PCIE",
@@ -106,14 +166,20 @@ def build_search_query(
     *,
     offer_type: str = "on-demand",
     min_reliability: float = 0.0,
-    allocated_storage_gb: int = 16,
+    allocated_storage_gb: int = _DEFAULT_DISK_GB,
+    gpu_names: tuple[str, ...] = VAST_GPU_NAMES,
 ) -> dict[str, Any]:
-    """The `POST /api/v0/bundles/` body for `filters` (the CLI's defaults included)."""
+    """The `POST /api/v0/bundles/` body for `filters` (the CLI's defaults included).
+
+    Offers are priced for `allocated_storage_gb` of disk, and only hosts with at least one
+    open port are asked for: without one a rented instance is never reachable.
+    """
     query: dict[str, Any] = {
         "verified": {"eq": True},
         "external": {"eq": False},
         "rentable": {"eq": True},
         "rented": {"eq": False},
+        "direct_port_count": {"gte": 1},
     }
     floor = max(min_reliability, filters.min_reliability or 0.0)
     if floor > 0:
@@ -124,7 +190,7 @@ def build_search_query(
         query["dph_total"] = {"lte": filters.max_price_per_hour / 1_000_000}
     if filters.gpu_model:
         wanted = filters.gpu_model.replace("_", " ").lower()
-        names = [name for name in VAST_GPU_NAMES if wanted in name.lower()]
+        names = [name for name in gpu_names if wanted in name.lower()]
         if names:
             query["gpu_name"] = {"in": names}
     gpus: dict[str, int] = {}
@@ -159,7 +225,11 @@ def _vast_error(provider: str, response: httpx.Response) -> ProviderError:
 
 
 class VastAiProvider(Provider):
-    """vast.ai marketplace. `min_reliability` is the floor applied to every search."""
+    """vast.ai marketplace. `min_reliability` is the floor applied to every search.
+
+    `pacing_scale` multiplies every interval of `VAST_PACING` (1 = vast's published limits;
+    tests shrink it, 0 turns pacing off).
+    """
 
     name = "vast.ai"
 
@@ -170,19 +240,27 @@ class VastAiProvider(Provider):
         *,
         offer_type: str = "on-demand",
         min_reliability: float = 0.9,
-        default_disk_gb: int = 16,
+        default_disk_gb: int = _DEFAULT_DISK_GB,
         timeouts: CallTimeouts | None = None,
         retry: RetryPolicy | None = None,
         poll_interval_s: float = 5.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        pacing_scale: float = 1.0,
     ) -> None:
         super().__init__(timeouts=timeouts, poll_interval_s=poll_interval_s)
         if offer_type not in ("on-demand", "bid"):
             raise ValueError("offer_type must be 'on-demand' or 'bid'")
+        if default_disk_gb < MIN_DISK_GB:
+            raise ValueError(f"default_disk_gb must be at least {MIN_DISK_GB}")
+        if pacing_scale < 0:
+            raise ValueError("pacing_scale must not be negative")
         self.api_key = api_key
         self.offer_type = offer_type
         self.min_reliability = min_reliability
         self.default_disk_gb = default_disk_gb
+        self.pacer = Pacer({k: rule.scaled(pacing_scale) for k, rule in VAST_PACING.items()})
+        self._gpu_names: tuple[str, ...] = VAST_GPU_NAMES
+        self._gpu_names_until = 0.0
         self._api = ApiClient(
             self.name,
             base_url,
@@ -190,6 +268,7 @@ class VastAiProvider(Provider):
             retry=retry,
             error_mapper=_vast_error,
             transport=transport,
+            pacer=self.pacer,
         )
 
     async def aclose(self) -> None:
@@ -204,16 +283,66 @@ class VastAiProvider(Provider):
             offer_type=self.offer_type,
             min_reliability=self.min_reliability,
             allocated_storage_gb=self.default_disk_gb,
+            gpu_names=await self.gpu_names() if filters.gpu_model else VAST_GPU_NAMES,
         )
-        body = (await self._api.request("POST", "/api/v0/bundles/", json=query)).json()
+        response = await self._api.request("POST", "/api/v0/bundles/", json=query, pace="search")
+        body = response.json()
         rows = body.get("offers") if isinstance(body, dict) else None
         if not isinstance(rows, list):
             raise ProviderBadRequest(self.name, "search answer has no 'offers' list")
         return [self._offer(row) for row in rows if isinstance(row, dict) and "id" in row]
 
+    async def gpu_names(self) -> tuple[str, ...]:
+        """The gpu_name values vast serves now (a day's cache); the fixed list if unreadable."""
+        if time.monotonic() < self._gpu_names_until:
+            return self._gpu_names
+        names: tuple[str, ...] = ()
+        try:
+            body = (await self._api.request("GET", "/api/v0/gpu_names/unique/")).json()
+            listed = body.get("gpu_names") if isinstance(body, dict) else None
+            if isinstance(listed, list):
+                names = tuple(n for n in listed if isinstance(n, str) and n.strip())
+        except (ProviderError, ValueError) as exc:
+            log.info("vast.ai: GPU names unavailable (%s); using the built-in list", exc)
+        if names:
+            self._gpu_names, ttl = names, _GPU_NAMES_TTL_S
+        else:
+            self._gpu_names, ttl = VAST_GPU_NAMES, _GPU_NAMES_RETRY_S
+        self._gpu_names_until = time.monotonic() + ttl
+        return self._gpu_names
+
+    def quote(self, offer: Offer, config: RentConfig) -> Offer:
+        """`offer` priced for `config.disk_gb`; not rentable if its host has too few ports.
+
+        The listed price includes storage for the disk the search named (metadata
+        `disk_gb`); vast bills `storage_cost` $/GB/month for the disk actually rented.
+        """
+        if offer.not_rentable_reason is not None:
+            return offer
+        needed = _ports_needed(config)
+        open_ports = to_int(offer.metadata.get("direct_port_count"), needed)
+        if open_ports < needed:
+            reason = f"the host has {open_ports} open ports; this rent maps {needed}"
+            return msgspec.structs.replace(offer, not_rentable_reason=reason)
+        listed_disk = to_int(offer.metadata.get("disk_gb"), config.disk_gb)
+        extra_gb = config.disk_gb - listed_disk
+        delta = _storage_micros_per_hour(offer.metadata.get("storage_cost"), extra_gb)
+        if not extra_gb or delta is None:
+            return offer  # same disk, or no storage price to re-price with
+        price = offer.price_per_hour + delta
+        if price <= 0:
+            return msgspec.structs.replace(offer, not_rentable_reason="no valid price")
+        metadata = {**offer.metadata, "disk_gb": str(config.disk_gb)}
+        return msgspec.structs.replace(
+            offer,
+            price_per_hour=price,
+            price_per_gpu_hour=per_gpu(price, offer.num_gpus),
+            metadata=metadata,
+        )
+
     def _offer(self, row: dict[str, Any]) -> Offer:
         num_gpus = max(1, to_int(row.get("num_gpus"), 1))
-        price = micros_from_dollars(row.get("dph_total", 0))
+        price, unpriced = offer_price(row.get("dph_total"))
         reliability = to_float(row.get("reliability2", row.get("reliability")))
         cuda = to_float(row.get("cuda_max_good"))
         meta_keys = (
@@ -227,6 +356,8 @@ class VastAiProvider(Provider):
             "driver_version",
             "datacenter",
             "static_ip",
+            "direct_port_count",
+            "storage_cost",
         )
         verification = row.get("verification")
         return Offer(
@@ -243,7 +374,11 @@ class VastAiProvider(Provider):
             inet_up_mbps=to_float(row.get("inet_up")),
             cuda_version=f"{cuda:g}" if cuda else None,
             verified=(verification == "verified") if verification else row.get("verified"),
-            metadata={k: str(row[k]) for k in meta_keys if row.get(k) is not None},
+            metadata={
+                **{k: str(row[k]) for k in meta_keys if row.get(k) is not None},
+                "disk_gb": str(self.default_disk_gb),  # the storage this price includes
+            },
+            not_rentable_reason=unpriced,
         )
 
     # ---- instances ---------------------------------------------------------------
@@ -254,15 +389,19 @@ class VastAiProvider(Provider):
             raise InvalidRequest("id", "a vast.ai offer id is a number")
         if not config.image:
             raise InvalidRequest("image", "vast.ai needs a container image")
+        if config.disk_gb < MIN_DISK_GB:
+            raise InvalidRequest("disk", f"vast.ai rents at least {MIN_DISK_GB} GB of disk")
         env = config.worker_env()
         for port in config.ports:  # vast exposes ports through docker -p "env" entries
             env[f"-p {port}:{port}"] = "1"
-        runtype = config.runtype or ("ssh_direct" if config.onstart else "args")
+        runtype = _runtype(config)
         body: dict[str, Any] = {
             "client_id": "me",
             "image": config.image,
             "disk": config.disk_gb,
             "env": env,
+            # Rentals sets `gpuproxy-<record id>` (providers/ownership.py): the mark that
+            # tells the orphan reaper this instance is ours and which rental it belongs to.
             "label": config.label or "gpuproxy",
             "runtype": runtype,
             "cancel_unavail": True,
@@ -273,7 +412,9 @@ class VastAiProvider(Provider):
             body["args"] = config.args
         if config.bid_price_per_hour is not None:
             body["price"] = config.bid_price_per_hour / 1_000_000
-        response = await self._api.request("PUT", f"/api/v0/asks/{offer_id}/", json=body)
+        response = await self._api.request(
+            "PUT", f"/api/v0/asks/{offer_id}/", json=body, pace="create"
+        )
         answer = response.json() if response.content else {}
         contract = answer.get("new_contract") if isinstance(answer, dict) else None
         if not isinstance(answer, dict) or not answer.get("success", True) or contract is None:
@@ -296,7 +437,7 @@ class VastAiProvider(Provider):
         if not instance_id.isdigit():
             raise ProviderNotFound(self.name, f"no instance {instance_id[:32]!r}")
         response = await self._api.request(
-            "GET", f"/api/v0/instances/{instance_id}/", params={"owner": "me"}
+            "GET", f"/api/v0/instances/{instance_id}/", params={"owner": "me"}, pace="show"
         )
         body = response.json()
         row = body.get("instances") if isinstance(body, dict) else None
@@ -315,7 +456,8 @@ class VastAiProvider(Provider):
         }
         instances: list[Instance] = []
         for _ in range(_MAX_PAGES):
-            body = (await self._api.request("GET", "/api/v1/instances/", params=params)).json()
+            page = await self._api.request("GET", "/api/v1/instances/", params=params, pace="list")
+            body = page.json()
             rows = body.get("instances") or []
             instances.extend(self._instance(r) for r in rows if isinstance(r, dict))
             token = body.get("next_token")
@@ -328,7 +470,9 @@ class VastAiProvider(Provider):
         self._require_key()
         if not instance_id.isdigit():
             raise ProviderNotFound(self.name, f"no instance {instance_id[:32]!r}")
-        response = await self._api.request("DELETE", f"/api/v0/instances/{instance_id}/", json={})
+        response = await self._api.request(
+            "DELETE", f"/api/v0/instances/{instance_id}/", json={}, pace="destroy"
+        )
         body = response.json() if response.content else {}
         if isinstance(body, dict) and body.get("success") is False:
             if body.get("error") in _NOT_FOUND_ERRORS:
@@ -394,12 +538,41 @@ class VastAiProvider(Provider):
 
 
 def _status(actual: str, intended: str, message: str) -> InstanceStatus:
-    """Map vast's actual_status (+ intended_status, status_msg) onto InstanceStatus."""
+    """Map vast's actual_status (+ intended_status, status_msg) onto InstanceStatus.
+
+    The states are those `vastai show instance` documents (null, loading, running, stopped,
+    frozen, exited, rebooting, unknown, offline).
+    """
     if actual == "running":
         return "running"
-    if actual in ("", "none", "loading", "created", "scheduling", "creating"):
+    if actual in ("", "none", "loading", "created", "scheduling", "creating", "rebooting"):
         # "created with an error": the container could not start (e.g. image pull failed).
+        # rebooting: a restart in progress; it comes back by itself.
         return "failed" if "error" in message.lower() else "starting"
+    if actual == "frozen":
+        return "stopped"  # paused with its memory kept (and GPU billed): not serving
     if actual in ("exited", "stopped"):
-        return "stopped" if intended == "stopped" else "failed"
+        return "stopped" if intended in ("stopped", "frozen") else "failed"
     return "unknown"  # offline, unknown: the host lost contact; it may come back
+
+
+def _runtype(config: RentConfig) -> str:
+    return config.runtype or ("ssh_direct" if config.onstart else "args")
+
+
+def _ports_needed(config: RentConfig) -> int:
+    """Open host ports a rent maps: each container port, plus SSH/Jupyter in direct modes."""
+    return len(config.ports) + (1 if _runtype(config).endswith("_direct") else 0)
+
+
+def _storage_micros_per_hour(cost_per_gb_month: str | None, disk_gb: int) -> int | None:
+    """vast's storage price of `disk_gb` (may be negative: a difference) in micro-dollars
+    per hour, rounded half up; None when the offer has no valid storage cost."""
+    try:
+        cost = Decimal(cost_per_gb_month or "")
+    except InvalidOperation:
+        return None
+    if not cost.is_finite() or cost < 0:
+        return None
+    micros = cost * disk_gb * 1_000_000 / _HOURS_PER_MONTH
+    return int(micros.quantize(Decimal(1), rounding=ROUND_HALF_UP))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from gpuproxy.storage.kv import Script
@@ -98,10 +98,14 @@ class MemoryStore:
                 queue.get_nowait()
             queue.put_nowait(message)
 
-    async def subscribe(self, channel: str) -> AsyncIterator[bytes]:
+    async def subscribe(
+        self, channel: str, *, on_subscribed: Callable[[], Awaitable[object]] | None = None
+    ) -> AsyncIterator[bytes]:
         queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=_SUBSCRIBER_QUEUE)
         self._subscribers.setdefault(channel, set()).add(queue)
         try:
+            if on_subscribed is not None:
+                await on_subscribed()
             while True:
                 yield await queue.get()
         finally:

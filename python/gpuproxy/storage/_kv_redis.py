@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -70,17 +71,26 @@ class RedisStore:
     async def publish(self, channel: str, message: bytes) -> None:
         await self._client.publish(channel, message)
 
-    async def subscribe(self, channel: str) -> AsyncIterator[bytes]:
-        pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+    async def subscribe(
+        self, channel: str, *, on_subscribed: Callable[[], Awaitable[object]] | None = None
+    ) -> AsyncIterator[bytes]:
+        # Confirmations are kept: redis-py re-subscribes by itself after a reconnect, and
+        # the new confirmation is the only sign that messages were lost in between.
+        pubsub = self._client.pubsub(ignore_subscribe_messages=False)
         await pubsub.subscribe(channel)
         try:
             while True:
                 message = await pubsub.get_message(timeout=1.0)
-                if message is not None and message["type"] == "message":
+                if message is None:
+                    continue
+                if message["type"] == "message":
                     yield message["data"]
+                elif message["type"] == "subscribe" and on_subscribed is not None:
+                    await on_subscribed()
         finally:
-            await pubsub.unsubscribe(channel)
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            with contextlib.suppress(RedisError, OSError):  # the connection may be gone
+                await pubsub.unsubscribe(channel)
+            await pubsub.aclose()
 
     async def ping(self) -> bool:
         try:

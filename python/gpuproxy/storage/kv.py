@@ -7,7 +7,7 @@ Atomic multi-step operations are `Script`s: Lua for Redis, a Python function for
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -58,8 +58,15 @@ class KeyValueStore(Protocol):
 
     async def publish(self, channel: str, message: bytes) -> None: ...
 
-    def subscribe(self, channel: str) -> AsyncIterator[bytes]:
-        """Messages published on `channel` from now on (an async generator; close to stop)."""
+    def subscribe(
+        self, channel: str, *, on_subscribed: Callable[[], Awaitable[object]] | None = None
+    ) -> AsyncIterator[bytes]:
+        """Messages published on `channel` from now on (an async generator; close to stop).
+
+        `on_subscribed` is awaited each time the server confirms the subscription: once at
+        the start, and again whenever the client re-subscribed on a new connection (messages
+        published in between were lost). A lost connection that cannot be re-established
+        raises; `storage.pubsub.follow` resubscribes with back-off."""
 
     async def ping(self) -> bool: ...
 

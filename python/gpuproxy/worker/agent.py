@@ -25,6 +25,7 @@ from gpuproxy.worker.app import WorkerApp
 from gpuproxy.worker.gpu import GpuProbe
 from gpuproxy.worker.protocol import GpuInfo, HeartbeatMsg
 from gpuproxy.worker.register import Registrar, RegistrationRefused
+from gpuproxy.worker.serve_auth import authorization_for_secret, authorization_for_token
 from gpuproxy.worker.simulate import SimulateBackend
 from gpuproxy.worker.upstream import UpstreamBackend
 
@@ -129,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="one-time registration token (env GPUPROXY_WORKER_TOKEN)",
     )
     reg.add_argument(
+        "--serve-secret",
+        default=env("GPUPROXY_WORKER_SECRET"),
+        help="without --token: require 'Authorization: Bearer SECRET' on every request "
+        "(env GPUPROXY_WORKER_SECRET); with a token the secret is derived from it",
+    )
+    reg.add_argument(
         "--advertise-url",
         default=env("GPUPROXY_ADVERTISE_URL"),
         help="URL the proxy uses to reach this worker (default http://HOST:PORT)",
@@ -206,7 +213,14 @@ async def run(args: argparse.Namespace) -> int:
             first_token_ms=args.first_token_ms,
             embedding_dim=args.embedding_dim,
         )
-    app = WorkerApp(backend, probe)
+    authorization = None
+    if args.token:
+        authorization = authorization_for_token(args.token)
+    elif args.serve_secret:
+        authorization = authorization_for_secret(args.serve_secret)
+    else:
+        log.warning("no token and no --serve-secret: serving without authentication")
+    app = WorkerApp(backend, probe, authorization=authorization)
     server = Server(
         app,
         address=args.host,

@@ -1,6 +1,10 @@
 """The worker's HTTP surface as one raw ASGI callable (fast: it is the benchmarks' stub
 upstream): `/health`, `/v1/models`, `/v1/chat/completions`, `/v1/completions`,
-`/v1/embeddings`, errors in the OpenAI shape."""
+`/v1/embeddings`, errors in the OpenAI shape.
+
+With an `authorization` value (see `gpuproxy.worker.serve_auth`) every route answers 401
+to a request without it; `/health` still answers unauthenticated callers, with its status
+only (load balancers and the local fleet's start check), never the details."""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from gpuproxy.worker._asgi import (
     read_body,
 )
 from gpuproxy.worker.gpu import GpuProbe
+from gpuproxy.worker.serve_auth import authorized
 from gpuproxy.worker.simulate import RequestError, SimulateBackend
 from gpuproxy.worker.upstream import UpstreamBackend
 
@@ -70,8 +75,15 @@ async def _disconnected(receive: Receive) -> None:
 class WorkerApp:
     """ASGI app; `in_flight` counts requests being answered (reported in heartbeats)."""
 
-    def __init__(self, backend: SimulateBackend | UpstreamBackend, gpus: GpuProbe) -> None:
+    def __init__(
+        self,
+        backend: SimulateBackend | UpstreamBackend,
+        gpus: GpuProbe,
+        *,
+        authorization: str | None = None,
+    ) -> None:
         self.backend = backend
+        self._authorization = authorization.encode() if authorization else None
         self.gpus = gpus
         self.in_flight = 0
         self.served = 0
@@ -83,8 +95,14 @@ class WorkerApp:
         out = Responder(send)
         path: str = scope["path"]
         method: str = scope["method"]
+        caller_ok = self._caller_ok(scope)
         if path == "/health" and method in ("GET", "HEAD"):
-            await self._health(out)
+            await self._health(out, details=caller_ok)
+        elif not caller_ok:
+            await out.json(
+                401,
+                openai_error("this worker serves its gateway only", code="unauthorized"),
+            )
         elif path == "/v1/models" and method == "GET":
             await self._models(out)
         elif path in _ROUTES:
@@ -100,8 +118,17 @@ class WorkerApp:
         else:
             await out.json(404, openai_error(f"no route {path}", code="not_found"))
 
-    async def _health(self, out: Responder) -> None:
+    def _caller_ok(self, scope: Scope) -> bool:
+        if self._authorization is None:
+            return True
+        presented = next((v for k, v in scope["headers"] if k == b"authorization"), None)
+        return authorized(self._authorization, presented)
+
+    async def _health(self, out: Responder, *, details: bool) -> None:
         healthy = await self.backend.healthy()
+        if not details:
+            await out.json(200 if healthy else 503, {"status": "ok" if healthy else "degraded"})
+            return
         await out.json(
             200 if healthy else 503,
             {

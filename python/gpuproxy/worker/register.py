@@ -32,7 +32,16 @@ __all__ = ["Registrar", "RegistrationRefused", "connect_url"]
 log = logging.getLogger(__name__)
 
 #: Refusals that retrying cannot fix.
-_FATAL = frozenset({"invalid_token", "expired_token", "unknown_worker", "protocol_error"})
+_FATAL = frozenset(
+    {
+        "invalid_token",
+        "expired_token",
+        "unknown_worker",
+        "protocol_error",
+        "address_forbidden",
+        "address_mismatch",
+    }
+)
 
 
 class RegistrationRefused(Exception):

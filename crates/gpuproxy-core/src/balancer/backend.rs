@@ -28,6 +28,9 @@ pub struct Backend {
     /// Maximum in-flight requests (>= 1); `None` = unlimited.
     pub max_concurrency: Option<u32>,
     pub labels: BackendLabels,
+    /// The `Authorization` value the gateway sends to this backend (a worker's
+    /// per-instance secret); it replaces whatever the client sent. Never in snapshots.
+    pub authorization: Option<String>,
 }
 
 impl Backend {
@@ -38,7 +41,14 @@ impl Backend {
             weight: None,
             max_concurrency: None,
             labels: BackendLabels::default(),
+            authorization: None,
         }
+    }
+
+    #[must_use]
+    pub fn with_authorization(mut self, value: impl Into<String>) -> Self {
+        self.authorization = Some(value.into());
+        self
     }
 
     #[must_use]
@@ -70,6 +80,14 @@ impl Backend {
         }
         if self.address.is_empty() {
             return Err(BalancerError::invalid("address", "must not be empty"));
+        }
+        if let Some(auth) = &self.authorization {
+            if auth.is_empty() || http::HeaderValue::from_str(auth).is_err() {
+                return Err(BalancerError::invalid(
+                    "authorization",
+                    "must be a non-empty header value (visible ASCII)",
+                ));
+            }
         }
         if self.weight == Some(0) {
             return Err(BalancerError::invalid("weight", "must be at least 1"));

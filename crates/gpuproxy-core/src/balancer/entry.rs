@@ -11,6 +11,8 @@ use crate::tracker::{BackendSnapshot, BackendStats, EwmaParams};
 pub struct BackendEntry {
     id: Box<str>,
     address: Box<str>,
+    /// Marked sensitive so it never shows in debug output.
+    authorization: Option<http::HeaderValue>,
     max_concurrency: u32,
     labels: BackendLabels,
     explicit_weight: AtomicU32,
@@ -28,6 +30,12 @@ impl BackendEntry {
         Self {
             id: b.id.into_boxed_str(),
             address: b.address.into_boxed_str(),
+            // Validated by `Backend::validate` before an entry is made.
+            authorization: b.authorization.and_then(|a| {
+                let mut v = http::HeaderValue::from_str(&a).ok()?;
+                v.set_sensitive(true);
+                Some(v)
+            }),
             max_concurrency: b.max_concurrency.unwrap_or(u32::MAX),
             labels: b.labels,
             explicit_weight: AtomicU32::new(b.weight.unwrap_or(0)),
@@ -47,6 +55,12 @@ impl BackendEntry {
     #[inline]
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// What the gateway sends as `Authorization` to this backend, when set.
+    #[inline]
+    pub fn authorization(&self) -> Option<&http::HeaderValue> {
+        self.authorization.as_ref()
     }
 
     pub fn labels(&self) -> &BackendLabels {

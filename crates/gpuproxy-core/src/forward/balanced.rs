@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
-use crate::balancer::Pool;
+use http::header::AUTHORIZATION;
+use http::HeaderMap;
+
+use crate::balancer::{BackendEntry, Pool};
 use crate::tracker::ConnectionGuard;
 
 use super::client::{ForwardRequest, ForwardResponse, Forwarder};
@@ -42,7 +45,7 @@ impl Forwarder {
             .attempt(
                 first.address(),
                 &prepared,
-                headers.clone(),
+                for_backend(headers.clone(), &first),
                 body,
                 Some(Box::new(guard)),
             )
@@ -71,7 +74,7 @@ impl Forwarder {
             .attempt(
                 entry.address(),
                 &prepared,
-                headers,
+                for_backend(headers, &entry),
                 body,
                 Some(Box::new(second)),
             )
@@ -80,4 +83,14 @@ impl Forwarder {
         resp.attempts = 2;
         Ok(resp)
     }
+}
+
+/// The request headers for one backend: a backend with a credential of its own (a
+/// registered worker) gets it in place of whatever the caller sent, so a worker answers
+/// the gateway only. (The hot path never forwards the client's credential.)
+fn for_backend(mut headers: HeaderMap, backend: &BackendEntry) -> HeaderMap {
+    if let Some(value) = backend.authorization() {
+        headers.insert(AUTHORIZATION, value.clone());
+    }
+    headers
 }

@@ -134,32 +134,36 @@ fn failed(dp: &DataPlane, ip: IpAddr) -> Stop {
     }
 }
 
-/// Counts the request against the caller's rate limit: the X-RateLimit-* headers to add,
-/// or the 429.
+/// Counts the request against each of the caller's rate limits (the user's shared by all
+/// of the user's keys, and a key's own tighter one): the X-RateLimit-* headers of the
+/// tightest, or the 429 of the first that refuses.
 pub async fn rate_limit(
     dp: &DataPlane,
     p: &Principal,
 ) -> Result<Vec<(&'static str, String)>, Stop> {
-    let Some(limit) = &p.rate_limit else {
-        return Ok(Vec::new());
-    };
-    let decision = match &dp.shared_limits {
-        Some(shared) => shared.check(&dp.limiter, limit).await,
-        None => ratelimit::check(&dp.limiter, limit),
-    };
-    if decision.allowed {
-        return Ok(decision.headers());
+    let mut tightest: Option<ratelimit::RateDecision> = None;
+    for limit in &p.rate_limits {
+        let decision = match &dp.shared_limits {
+            Some(shared) => shared.check(&dp.limiter, limit).await,
+            None => ratelimit::check(&dp.limiter, limit),
+        };
+        if !decision.allowed {
+            let mut err = ApiError::new(
+                429,
+                format!(
+                    "rate limit of {} requests per minute exceeded",
+                    decision.limit
+                ),
+            )
+            .code("rate_limited");
+            err.headers = decision.headers();
+            return Err(err.into());
+        }
+        if tightest.is_none_or(|t| decision.remaining < t.remaining) {
+            tightest = Some(decision);
+        }
     }
-    let mut err = ApiError::new(
-        429,
-        format!(
-            "rate limit of {} requests per minute exceeded",
-            decision.limit
-        ),
-    )
-    .code("rate_limited");
-    err.headers = decision.headers();
-    Err(err.into())
+    Ok(tightest.map(|d| d.headers()).unwrap_or_default())
 }
 
 /// The whole request body, 413 past the limit.

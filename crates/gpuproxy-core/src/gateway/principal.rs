@@ -37,8 +37,9 @@ pub struct Principal {
     pub can_infer: bool,
     /// Admission-queue priority (higher first).
     pub priority: i32,
-    /// `None`: no rate limit (limit 0).
-    pub rate_limit: Option<RateLimit>,
+    /// Every limit the request counts against (the user's, and the key's own when it is
+    /// tighter); empty: no rate limit.
+    pub rate_limits: Vec<RateLimit>,
     /// The key's own expiry (unix ms); past it the key is refused even if cached.
     pub expires_at_ms: Option<u64>,
 }
@@ -203,7 +204,7 @@ mod tests {
             session_id: None,
             can_infer: true,
             priority: 0,
-            rate_limit: None,
+            rate_limits: Vec::new(),
             expires_at_ms: None,
         })
     }

@@ -49,17 +49,40 @@ class RateLimiter:
         return self._degraded
 
     def limit_for(self, principal: Principal) -> int:
+        """The user's limit (0 = unlimited)."""
         if principal.rate_limit_per_minute is not None:
             return principal.rate_limit_per_minute
         return self.default_per_minute
 
+    def buckets(self, principal: Principal) -> list[tuple[str, int]]:
+        """(bucket, per minute) a request counts in: a key's own when it is tighter than
+        its user's, then the user's, which all of the user's keys and sessions share."""
+        user_limit = self.limit_for(principal)
+        found = []
+        key_limit = principal.key_rate_limit_per_minute
+        if (
+            principal.api_key_id is not None
+            and key_limit is not None
+            and key_limit > 0
+            and (user_limit <= 0 or key_limit < user_limit)
+        ):
+            found.append((f"k:{principal.api_key_id}", key_limit))
+        if user_limit > 0:
+            found.append((f"u:{principal.user_id}", user_limit))
+        return found
+
     async def check(self, principal: Principal) -> RateDecision | None:
-        """Count one request; None when the caller has no limit (0 = unlimited)."""
-        limit = self.limit_for(principal)
-        if limit <= 0:
-            return None
-        bucket = principal.rate_limit_key or f"u:{principal.user_id}"
-        return await self.check_bucket(bucket, limit, limit)
+        """Count one request in each bucket; the first refusal, else the tightest figures;
+        None when the caller has no limit. The key's bucket goes first, so a request its
+        key refuses does not use up the user's allowance."""
+        tightest: RateDecision | None = None
+        for bucket, limit in self.buckets(principal):
+            decision = await self.check_bucket(bucket, limit, limit)
+            if not decision.allowed:
+                return decision
+            if tightest is None or decision.remaining < tightest.remaining:
+                tightest = decision
+        return tightest
 
     async def check_bucket(self, bucket: str, limit: int, burst: int) -> RateDecision:
         if self.shared and time.monotonic() >= self._redis_down_until:

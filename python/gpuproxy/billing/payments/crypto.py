@@ -4,13 +4,17 @@
    token (CRYPTO_TOKEN_ADDRESS, CRYPTO_TOKEN_DECIMALS; USDC/USDT have 6, so one token unit
    is one micro-dollar) and an exact amount. The amount carries a random tag of under one
    cent, unique among open requests, so a transfer matches one request only.
-2. `submit(tx_hash)`: `eth_getTransactionByHash` and `eth_getTransactionReceipt` must show a
-   successful call of the token contract, sent from the wallet named in
-   `X-Preferred-Payment`, with a `Transfer(from=wallet, to=receiving address, value=amount)`
-   log; `eth_blockNumber` gives the confirmations (CRYPTO_CONFIRMATIONS). Then the account
-   is credited once: the ledger key is `crypto:{network}:{tx_hash}` and a transaction hash
-   can belong to one payment only.
+2. `submit(tx_hash)`: `eth_getTransactionReceipt` must show a successful transaction with a
+   `Transfer(from=wallet, to=receiving address, value=amount)` log emitted by the token
+   contract, `wallet` being the one named in `X-Preferred-Payment`; `eth_blockNumber` gives
+   the confirmations (CRYPTO_CONFIRMATIONS). Then the account is credited once: the ledger
+   key is `crypto:{network}:{tx_hash}` and a transaction hash can belong to one payment only.
+   The log is the proof, not the transaction's own `from`/`to`: a contract wallet (Safe,
+   ERC-4337 account) is called by an owner or a bundler and calls the token itself, and a
+   batch (multisend, disperse) emits several transfers, any one of which may be ours.
+   `eth_getTransactionByHash` only tells "not mined yet" from "unknown".
 Native-coin transfers are not accepted: their dollar value would need a price oracle.
+The JSON-RPC client (`jsonrpc.py`) backs off on rate limits.
 """
 
 from __future__ import annotations
@@ -18,18 +22,17 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+from dataclasses import dataclass
 from typing import Any
-
-import httpx
 
 from gpuproxy.billing.errors import (
     BillingConflict,
     BillingNotFound,
     InvalidBillingInput,
-    PaymentProviderError,
     ProviderNotConfigured,
 )
 from gpuproxy.billing.payments.crediting import Crediter, is_unique_violation
+from gpuproxy.billing.payments.jsonrpc import JsonRpcClient, quantity
 from gpuproxy.billing.payments.preferred import PreferredPayment
 from gpuproxy.billing.payments.records import PaymentRecord, PaymentStore
 from gpuproxy.config import Settings
@@ -58,11 +61,10 @@ class CryptoPayments:
         self._db = db
         self._store = store
         self._credit = credit
-        self._http = httpx.AsyncClient(timeout=15)
-        self._rpc_id = 0
+        self._rpc = JsonRpcClient(settings.crypto_rpc_url)
 
     async def close(self) -> None:
-        await self._http.aclose()
+        await self._rpc.aclose()
 
     def _require_configured(self) -> None:
         s = self._settings
@@ -159,26 +161,6 @@ class CryptoPayments:
         )
         return record
 
-    async def _rpc(self, method: str, params: list[Any]) -> Any:
-        self._rpc_id += 1
-        try:
-            response = await self._http.post(
-                self._settings.crypto_rpc_url,
-                json={"jsonrpc": "2.0", "id": self._rpc_id, "method": method, "params": params},
-            )
-            body = response.json()
-        except (httpx.HTTPError, ValueError):
-            log.warning("JSON-RPC %s failed", method, exc_info=True)
-            raise PaymentProviderError(
-                "the blockchain endpoint did not answer; try again later", code="rpc_error"
-            ) from None
-        if not isinstance(body, dict) or "error" in body:
-            message = body.get("error", {}).get("message") if isinstance(body, dict) else None
-            raise PaymentProviderError(
-                f"the blockchain endpoint refused {method}: {message}", code="rpc_error"
-            )
-        return body.get("result")
-
     async def submit(
         self, user_id: str, payment_id: str, tx_hash: str
     ) -> tuple[PaymentRecord, dict[str, Any]]:
@@ -203,13 +185,14 @@ class CryptoPayments:
         if used is not None and used.id != payment.id:
             raise BillingConflict("this transaction was already used", param="tx_hash")
 
-        tx = await self._rpc("eth_getTransactionByHash", [tx_hash])
-        receipt = await self._rpc("eth_getTransactionReceipt", [tx_hash])
-        if not isinstance(tx, dict) or not isinstance(receipt, dict):
-            return payment, {"status": "pending", "reason": "transaction not mined yet"}
-        self._check_transfer(payment, tx, receipt)
-        head = int(await self._rpc("eth_blockNumber", []), 16)
-        confirmations = head - int(receipt["blockNumber"], 16) + 1
+        receipt = await self._rpc.call("eth_getTransactionReceipt", [tx_hash])
+        if not isinstance(receipt, dict):
+            tx = await self._rpc.call("eth_getTransactionByHash", [tx_hash])
+            reason = "transaction not mined yet" if tx else "transaction not found (yet)"
+            return payment, {"status": "pending", "reason": reason}
+        _check_transfer(payment, receipt)
+        head = quantity(await self._rpc.call("eth_blockNumber", []), "block number")
+        confirmations = head - quantity(receipt.get("blockNumber"), "receipt block") + 1
         required = self._settings.crypto_confirmations
         if confirmations < required:
             return payment, {
@@ -238,33 +221,56 @@ class CryptoPayments:
         assert updated is not None
         return updated, {"status": "credited", "confirmations": confirmations}
 
-    def _check_transfer(
-        self, payment: PaymentRecord, tx: dict[str, Any], receipt: dict[str, Any]
-    ) -> None:
-        details = payment.details
-        token, pay_to = str(details["token"]), str(details["pay_to"])
-        wallet, units = str(details["from_wallet"]), int(details["amount_units"])
 
-        def refuse(reason: str) -> InvalidBillingInput:
-            return InvalidBillingInput(f"tx_hash: {reason}", param="tx_hash")
+@dataclass(frozen=True, slots=True)
+class _Transfer:
+    token: str
+    sender: str
+    to: str
+    value: int
 
-        if receipt.get("status") != "0x1":
-            raise refuse("the transaction failed on chain")
-        if str(tx.get("to") or "").lower() != token:
-            raise refuse("the transaction does not call the accepted token contract")
-        if str(tx.get("from") or "").lower() != wallet:
-            raise refuse("the transaction was not sent from the wallet of this payment")
-        for entry in receipt.get("logs") or []:
-            topics = [str(t).lower() for t in entry.get("topics") or []]
-            if (
-                str(entry.get("address") or "").lower() == token
-                and len(topics) == 3
-                and topics[0] == TRANSFER_TOPIC
-                and _topic_address(topics[1]) == wallet
-                and _topic_address(topics[2]) == pay_to
-            ):
-                value = int(str(entry.get("data") or "0x0"), 16)
-                if value == units:
-                    return
-                raise refuse(f"the transfer is {value} units, this payment needs {units}")
+
+def _transfers(receipt: dict[str, Any]) -> list[_Transfer]:
+    """The ERC-20 `Transfer` logs of a receipt (ERC-721 transfers have 4 topics; logs
+    removed by a reorganisation do not count)."""
+    found = []
+    for entry in receipt.get("logs") or []:
+        if not isinstance(entry, dict) or entry.get("removed") is True:
+            continue
+        topics = [str(t).lower() for t in entry.get("topics") or []]
+        data = str(entry.get("data") or "")
+        if len(topics) != 3 or topics[0] != TRANSFER_TOPIC or not data.startswith("0x"):
+            continue
+        try:
+            value = int(data, 16)
+        except ValueError:
+            continue
+        sender, to = _topic_address(topics[1]), _topic_address(topics[2])
+        found.append(_Transfer(str(entry.get("address") or "").lower(), sender, to, value))
+    return found
+
+
+def _check_transfer(payment: PaymentRecord, receipt: dict[str, Any]) -> None:
+    """Refuse unless one Transfer log of the token pays exactly this payment."""
+    details = payment.details
+    token, pay_to = str(details["token"]), str(details["pay_to"])
+    wallet, units = str(details["from_wallet"]), int(details["amount_units"])
+
+    def refuse(reason: str) -> InvalidBillingInput:
+        return InvalidBillingInput(f"tx_hash: {reason}", param="tx_hash")
+
+    if receipt.get("status") != "0x1":
+        raise refuse("the transaction failed on chain")
+    of_token = [t for t in _transfers(receipt) if t.token == token]
+    if not of_token:
+        raise refuse("the transaction does not call the accepted token contract")
+    from_wallet = [t for t in of_token if t.sender == wallet]
+    if not from_wallet:
+        raise refuse("the token was not sent from the wallet of this payment")
+    to_us = [t for t in from_wallet if t.to == pay_to]
+    if not to_us:
         raise refuse("no token transfer to the receiving address in this transaction")
+    if any(t.value == units for t in to_us):
+        return
+    values = ", ".join(str(t.value) for t in to_us)
+    raise refuse(f"the transfer is {values} units, this payment needs {units}")

@@ -8,6 +8,14 @@
   credit uses the ledger key `stripe:payment:{payment_id}`, so the synchronous answer,
   `payment_intent.succeeded` and `checkout.session.completed` credit once between them,
   whatever their order or retries.
+- Refunds: one debit per Stripe refund id (`stripe_refunds.py`), safe under concurrent
+  deliveries; a refund that fails later is credited back once.
+- Disputes: one debit per dispute, credited back once if we win it (`stripe_disputes.py`).
+- A delayed payment method that fails (`checkout.session.async_payment_failed`) marks the
+  payment failed; nothing was credited for it.
+- Rate limits: the SDK retries what Stripe marks retryable (`Stripe-Should-Retry: true`, 409,
+  5xx); a 429 left over becomes our 503 with Retry-After, the payment stays retryable under
+  the same Idempotency-Key (Stripe saves no result for a rate-limited request).
 STRIPE_API_BASE points the SDK elsewhere (tests use a fake Stripe API).
 """
 
@@ -23,11 +31,14 @@ import stripe
 from gpuproxy.billing.errors import (
     InvalidBillingInput,
     PaymentDeclined,
+    PaymentProviderBusy,
     PaymentProviderError,
 )
-from gpuproxy.billing.ledger import EntryType, Movement, Posted
+from gpuproxy.billing.ledger import Movement, Posted
 from gpuproxy.billing.payments.crediting import Crediter
 from gpuproxy.billing.payments.records import PaymentRecord, PaymentStore
+from gpuproxy.billing.payments.stripe_disputes import DISPUTE_EVENTS, StripeDisputes
+from gpuproxy.billing.payments.stripe_refunds import REFUND_EVENTS, StripeRefunds
 from gpuproxy.config import Settings
 from gpuproxy.storage.database import Database
 
@@ -38,6 +49,9 @@ log = logging.getLogger(__name__)
 _MICROS_PER_CENT = 10_000
 _WEBHOOK_TOLERANCE = 300
 _PRODUCT = "aiserve-gpuproxy credits"
+#: Seconds a client is told to wait after Stripe rate-limited us (Stripe sends no hint;
+#: its limits are per second).
+_RATE_LIMIT_RETRY_AFTER = 2
 
 
 def cents(micros: int, *, param: str = "amount") -> int:
@@ -70,10 +84,8 @@ class StripePayments:
         post: Callable[[Movement], Awaitable[Posted]],
     ) -> None:
         self._settings = settings
-        self._db = db
         self._store = store
         self._credit = credit
-        self._post = post
         self._http = _HttpxClient(timeout=30)
         base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
         self.client = stripe.StripeClient(
@@ -82,6 +94,8 @@ class StripePayments:
             http_client=self._http,
             max_network_retries=2,
         )
+        self._refunds = StripeRefunds(self.client, db, post)
+        self._disputes = StripeDisputes(db, post)
 
     async def close(self) -> None:
         await self._http.close_async()  # type: ignore[no-untyped-call]
@@ -273,18 +287,29 @@ class StripePayments:
             payment = await self._payment_of(obj)
             if payment is not None:
                 error = obj.get("last_payment_error") or {}
-                await self._store.update(
-                    payment.id, status="failed", failure_reason=str(error.get("code") or "failed")
-                )
-                return True
-        elif kind == "charge.refunded":
-            return await self._refund(obj)
+                return await self._fail(payment, str(error.get("code") or "failed"))
+        elif kind == "checkout.session.async_payment_failed":
+            payment = await self._payment_of(obj)
+            if payment is not None:
+                return await self._fail(payment, "async_payment_failed")
+        elif kind in REFUND_EVENTS:
+            return await self._refunds.handle(kind, obj)
+        elif kind in DISPUTE_EVENTS:
+            return await self._disputes.handle(obj)
         elif kind in {"checkout.session.expired", "payment_intent.canceled"}:
             payment = await self._payment_of(obj)
             if payment is not None:
                 await self._store.update(payment.id, status="canceled")
                 return True
         return False
+
+    async def _fail(self, payment: PaymentRecord, reason: str) -> bool:
+        """Mark a payment failed unless it was already credited (a late or replayed failure
+        of an earlier attempt never undoes a success)."""
+        if payment.status == "succeeded":
+            return False
+        await self._store.update(payment.id, status="failed", failure_reason=reason)
+        return True
 
     async def _payment_of(self, obj: dict[str, Any]) -> PaymentRecord | None:
         metadata = obj.get("metadata") or {}
@@ -336,45 +361,15 @@ class StripePayments:
             metadata={"stripe_payment_intent": intent_id},
         )
 
-    async def _refund(self, charge: dict[str, Any]) -> bool:
-        """Debit what Stripe refunded since the last refund event (cumulative amounts, so
-        retried or reordered events debit each refunded cent once)."""
-        intent_id, charge_id = charge.get("payment_intent"), charge.get("id")
-        if not intent_id or not charge_id:
-            return False
-        row = await self._db.fetchrow(
-            "SELECT user_id FROM ledger_entries WHERE provider = 'stripe' AND type = 'topup' "
-            "AND external_id = $1",
-            str(intent_id),
-        )
-        if row is None:
-            return False
-        refunded_cents = int(charge.get("amount_refunded") or 0)
-        already = await self._db.fetchval(
-            "SELECT COALESCE(SUM(amount_micros), 0) FROM ledger_entries "
-            "WHERE provider = 'stripe' AND type = 'refund' AND external_id = $1",
-            str(charge_id),
-        )
-        delta = refunded_cents * _MICROS_PER_CENT + int(already or 0)
-        if delta <= 0:
-            return False
-        await self._post(
-            Movement(
-                user_id=str(row["user_id"]),
-                type=EntryType.REFUND,
-                amount_micros=-delta,
-                idempotency_key=f"stripe:refund:{charge_id}:{refunded_cents}",
-                provider="stripe",
-                external_id=str(charge_id),
-                description="Stripe refund",
-                metadata={"stripe_payment_intent": str(intent_id)},
-            )
-        )
-        return True
-
     @staticmethod
     def _provider_error(exc: stripe.StripeError) -> PaymentProviderError:
         log.warning("Stripe request failed: %s (%s)", type(exc).__name__, exc.code)
+        if isinstance(exc, stripe.RateLimitError) or exc.http_status == 429:
+            return PaymentProviderBusy(
+                "the payment provider (Stripe) is busy; retry with the same Idempotency-Key",
+                retry_after=_RATE_LIMIT_RETRY_AFTER,
+                code="stripe_rate_limited",
+            )
         return PaymentProviderError(
             "the payment provider (Stripe) failed; try again later", code="stripe_error"
         )
