@@ -9,7 +9,7 @@ PIP := $(VENV)/bin/pip
 # Optimised without LTO: quick to build, fast enough to serve. `make build-prod` uses full LTO.
 PROFILE ?= fastrel
 
-.PHONY: help run test lint rust-test py-test fuzz stubtest wheel-check bench build-prod develop clean
+.PHONY: help run test lint rust-test py-test fuzz stubtest wheel-check bench build-prod develop clean proto
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -51,6 +51,8 @@ wheel-check: $(VENV)/bin/activate ## build a wheel, install it into a fresh venv
 	MATURIN_PEP517_ARGS="--profile $(PROFILE)" $(PIP) wheel --quiet --no-deps -w dist/wheel-check .
 	$(PYTHON) -m venv dist/wheel-check/venv
 	dist/wheel-check/venv/bin/pip install --quiet dist/wheel-check/*.whl
+	# The dashboard's templates and static files are package data: they must be in the wheel.
+	dist/wheel-check/venv/bin/python -c "import gpuproxy.dashboard.routes as r, pathlib as p; d = p.Path(r.__file__).parent; assert (d / 'templates/base.html').is_file() and (d / 'static/dashboard.js').is_file(), 'dashboard files missing from the wheel'"
 	cd dist && for c in aiserve-gpuproxyd aiserve-gpuproxy-client aiserve-gpuproxy-admin aiserve-gpuproxy-seed aiserve-gpuproxy-worker; do \
 	  wheel-check/venv/bin/$$c --help >/dev/null || { echo "$$c --help failed"; exit 1; }; done
 	cd dist && DATA_DIR=wheel-check/data wheel-check/venv/bin/aiserve-gpuproxy-admin migrate
@@ -63,6 +65,10 @@ bench: develop ## benchmarks, all scenarios (never part of `make test`; BENCH_AR
 
 build-prod: $(VENV)/bin/activate ## release wheel with full LTO into dist/
 	$(VENV)/bin/maturin build --release --out dist
+
+proto: ## regenerate the gRPC modules from python/gpuproxy/grpc_api/gpuproxy.proto (grpcio-tools)
+	$(PY) -m grpc_tools.protoc -Ipython --python_out=python --pyi_out=python \
+	  --grpc_python_out=python python/gpuproxy/grpc_api/gpuproxy.proto
 
 clean: ## remove build outputs and the venv
 	rm -rf target dist $(VENV) .pytest_cache .mypy_cache .ruff_cache

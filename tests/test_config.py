@@ -14,7 +14,7 @@ STRONG = "k3Jd9-a8Qz1_Vx7pLm2Rt6Yw4Hn0Bc5E"
 
 def test_defaults_are_the_embedded_setup(tmp_path: Path) -> None:
     settings = load_settings(env={"DATA_DIR": str(tmp_path)}, env_file=None)
-    assert (settings.host, settings.port, settings.grpc_port) == ("127.0.0.1", 8080, 9090)
+    assert (settings.host, settings.port, settings.grpc_port) == ("127.0.0.1", 8080, 0)
     assert settings.db_type == "sqlite"
     assert settings.sqlite_path == tmp_path / "gpuproxy.db"
     assert settings.redis_url == ""

@@ -18,6 +18,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from gpuproxy import __version__
 from gpuproxy.accounts.middleware import AuthMiddleware
 from gpuproxy.accounts.startup import start_accounts
+from gpuproxy.agents.service import start_agents
 from gpuproxy.api.errors import EXCEPTION_HANDLERS
 from gpuproxy.api.forwarded import ForwardedClient
 from gpuproxy.api.openapi_errors import SECURITY_COMPONENTS, ErrorDocsPlugin
@@ -27,9 +28,11 @@ from gpuproxy.billing.service import start_billing
 from gpuproxy.config import Settings, load_settings
 from gpuproxy.gateway.data_plane import UDS_ENV, start_data_plane
 from gpuproxy.gateway.service import start_gateway
+from gpuproxy.grpc_api.server import start_grpc
 from gpuproxy.logs import configure_logging
 from gpuproxy.providers.service import start_providers
 from gpuproxy.services import Services, start_services
+from gpuproxy.serving.service import start_serving
 
 __all__ = ["create_app", "create_asgi_app"]
 
@@ -40,7 +43,10 @@ STARTUP_HOOKS: list[Any] = [
     start_billing,
     start_providers,  # after billing: rentals hold credits and stop when they run out
     start_gateway,
-    start_data_plane,  # last: serves traffic once everything it calls back into is up
+    start_serving,  # model serving: predictions are billed, so after billing
+    start_data_plane,  # serves traffic once everything it calls back into is up
+    start_agents,  # after the data plane: agents send inference to its port
+    start_grpc,  # after the data plane: its proxy RPCs call the public port
 ]
 #: Extra ASGI middleware after the request id (authentication is added here by accounts).
 MIDDLEWARE: list[Any] = [AuthMiddleware]

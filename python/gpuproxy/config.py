@@ -20,6 +20,7 @@ import msgspec
 from gpuproxy._core import DEFAULT_STRATEGY, STRATEGIES
 from gpuproxy.exceptions import ConfigError
 from gpuproxy.money import dollars_to_micros
+from gpuproxy.serving.settings import ServingSettings, read_serving_settings
 
 __all__ = [
     "GUARDRAIL_WINDOWS_MINUTES",
@@ -58,9 +59,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     host: str = "127.0.0.1"  # HOST
     port: int = 8080  # PORT
-    grpc_port: int = 9090  # GRPC_PORT
+    grpc_port: int = 0  # GRPC_PORT (0: no gRPC server; the seed's examples use 9090)
     grpc_tls_cert: str = ""  # GRPC_TLS_CERT
     grpc_tls_key: str = ""  # GRPC_TLS_KEY
+    grpc_tls_client_ca: str = ""  # GRPC_TLS_CLIENT_CA (set: clients must present a cert)
     data_dir: Path = Path("data")  # DATA_DIR
     db_type: DbType = "sqlite"  # DB_TYPE
     db_name: str = "gpuproxy.db"  # DB_NAME (file name under DATA_DIR for sqlite)
@@ -151,6 +153,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     gateway_first_byte_timeout_s: float = 300.0  # GATEWAY_FIRST_BYTE_TIMEOUT_SECONDS
     #: a whole exchange, request to last byte (a worker trickling bytes forever is cut)
     gateway_total_timeout_s: float = 3600.0  # GATEWAY_TOTAL_TIMEOUT_SECONDS
+    #: PEM trust anchors for https workers besides Mozilla's (GATEWAY_UPSTREAM_CA_FILE, read
+    #: at start; "" = Mozilla's roots only)
+    gateway_upstream_ca_pem: str = ""
     gateway_max_request_bytes: int = 16 * 1024 * 1024  # GATEWAY_MAX_REQUEST_BYTES
     #: largest answer /api/v1/gpu/proxy buffers without `stream: true` (then 502)
     gateway_proxy_max_response_bytes: int = 16 * 1024 * 1024  # GATEWAY_PROXY_MAX_RESPONSE_BYTES
@@ -168,6 +173,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     gateway_control_plane_nice: int = 10  # GATEWAY_CONTROL_PLANE_NICE
     #: OpenTelemetry spans of inference requests over OTLP/HTTP (OTEL_* variables)
     gateway_otel_traces: bool = False  # GATEWAY_OTEL_TRACES
+    #: model serving's MODELS_* variables (gpuproxy.serving.settings)
+    serving: ServingSettings = msgspec.field(default_factory=ServingSettings)
 
     @property
     def sqlite_path(self) -> Path:
@@ -319,6 +326,20 @@ def _seconds(reader: _Reader, name: str, default: float, low: float, high: float
     return reader.parse(name, default, parse, f"seconds from {low:g} to {high:g}")
 
 
+def _pem_file(reader: _Reader, name: str) -> str:
+    """The text of a PEM file named by `name` ("" when unset); read once, at start."""
+    path = reader.raw(name)
+    if path is None:
+        return ""
+    try:
+        text = Path(path).read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{name}={path!r} cannot be read: {exc}") from exc
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        raise ConfigError(f"{name}={path!r} holds no PEM certificate")
+    return text
+
+
 def _dollars(reader: _Reader, name: str) -> int:
     """A non-negative dollar amount ("25.00") as micro-dollars; unset = 0."""
 
@@ -422,9 +443,10 @@ def load_settings(
     return Settings(
         host=r.text("HOST", "127.0.0.1"),
         port=r.integer("PORT", 8080, 0, 65535),
-        grpc_port=r.integer("GRPC_PORT", 9090, 0, 65535),
+        grpc_port=r.integer("GRPC_PORT", 0, 0, 65535),
         grpc_tls_cert=r.text("GRPC_TLS_CERT", ""),
         grpc_tls_key=r.text("GRPC_TLS_KEY", ""),
+        grpc_tls_client_ca=r.text("GRPC_TLS_CLIENT_CA", ""),
         data_dir=data_dir,
         db_type=db_type,  # type: ignore[arg-type]
         db_name=r.text("DB_NAME", db_name_default),
@@ -494,6 +516,7 @@ def load_settings(
         ),
         gpu_orphan_grace_seconds=_seconds(r, "GPU_ORPHAN_GRACE_SECONDS", 900.0, 0.0, 604_800),
         **_gateway_settings(r),
+        serving=read_serving_settings(r),
     )
 
 
@@ -511,6 +534,7 @@ class _GatewayFields(TypedDict):
     gateway_connect_timeout_s: float
     gateway_first_byte_timeout_s: float
     gateway_total_timeout_s: float
+    gateway_upstream_ca_pem: str
     gateway_max_request_bytes: int
     gateway_proxy_max_response_bytes: int
     gateway_usage_batch_size: int
@@ -579,6 +603,7 @@ def _gateway_settings(r: _Reader) -> _GatewayFields:
             "GATEWAY_FIRST_BYTE_TIMEOUT_SECONDS", 300.0, 0.01, 86_400
         ),
         "gateway_total_timeout_s": seconds("GATEWAY_TOTAL_TIMEOUT_SECONDS", 3600.0, 0.01, 604_800),
+        "gateway_upstream_ca_pem": _pem_file(r, "GATEWAY_UPSTREAM_CA_FILE"),
         "gateway_max_request_bytes": r.integer(
             "GATEWAY_MAX_REQUEST_BYTES", 16 * 1024 * 1024, 1024, 1 << 31
         ),

@@ -20,6 +20,7 @@ from pathlib import Path
 from gpuproxy.config import load_settings
 from gpuproxy.exceptions import ConfigError
 from gpuproxy.gateway.data_plane import LISTEN_ENV, UDS_ENV
+from gpuproxy.grpc_api.tls import load_tls
 
 __all__ = ["HTTP_MODES", "build_parser", "main", "raise_open_file_limit"]
 
@@ -107,6 +108,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
+    try:
+        # Before any worker starts: a bad certificate is one clear line, not a worker crash.
+        load_tls(settings)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
     if args.workers > 1 and not settings.redis_url:
         # In-memory state is per process: N workers would each allow the full rate limits
         # and spend windows. Refused rather than silently multiplied.
@@ -149,6 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         websockets=True,
     )
     print(f"aiserve-gpuproxyd listening on http://{host}:{port}", file=sys.stderr, flush=True)
+    if settings.grpc_port:
+        tls = "TLS" if settings.grpc_tls_cert else "plaintext, no TLS"
+        print(f"gRPC on {host}:{settings.grpc_port} ({tls})", file=sys.stderr, flush=True)
     try:
         server.serve()
     finally:

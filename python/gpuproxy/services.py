@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from gpuproxy.accounts.service import AccountsService
     from gpuproxy.billing.service import BillingService
     from gpuproxy.providers.service import ProvidersService
+    from gpuproxy.serving.service import ModelsService
 
 __all__ = ["Services", "start_services"]
 
@@ -45,6 +46,8 @@ class Services:
     providers: ProvidersService | None = None
     #: Credits ledger, payments, quotas, guard rails (set by the billing startup hook).
     billing: BillingService | None = None
+    #: Uploaded models and their ONNX Runtime sessions (set by model serving's startup hook).
+    models: ModelsService | None = None
 
     def spawn(self, coro: Awaitable[None], name: str) -> asyncio.Task[None]:
         """Run a background coroutine for the app's lifetime; failures are logged, not lost."""

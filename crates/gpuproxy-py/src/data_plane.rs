@@ -122,7 +122,7 @@ impl PyDataPlane {
         stall_timeout_s = 120.0, callback_timeout_s = 10.0, callback_queue = 4096,
         usage_ring = 65_536, billing = true, auth_failures_per_minute = 60,
         connect_timeout_s = 5.0, first_byte_timeout_s = 300.0, total_timeout_s = None,
-        redis_url = None, rate_script = None
+        redis_url = None, rate_script = None, upstream_ca_pem = None
     ))]
     #[allow(clippy::too_many_arguments)] // keyword-only settings, each documented in the stub
     fn new(
@@ -148,6 +148,7 @@ impl PyDataPlane {
         total_timeout_s: Option<f64>,
         redis_url: Option<String>,
         rate_script: Option<String>,
+        upstream_ca_pem: Option<&str>,
     ) -> PyResult<Self> {
         let address = (host, port)
             .to_socket_addrs()
@@ -161,6 +162,7 @@ impl PyDataPlane {
                 .map(|t| seconds("total_timeout_s", t))
                 .transpose()?,
             max_request_body: max_request_bytes as u64 + 4096,
+            extra_roots: crate::forward::extra_roots(upstream_ca_pem)?,
             ..ForwardConfig::default()
         };
         let config = GatewayConfig {
@@ -390,6 +392,17 @@ impl PyDataPlane {
         }
         self.core.routes.replace(table);
         self.core.admission.notify();
+    }
+
+    /// The access-token key: from now on JWTs are verified here (signature, issuer, expiry)
+    /// and cached per login session. `key`: the HS256 secret, or the RS256 / EdDSA public
+    /// key in PEM.
+    fn set_jwt(&self, algorithm: &str, key: &[u8], issuer: &str, leeway_s: u64) -> PyResult<()> {
+        let verifier =
+            gpuproxy_core::gateway::jwt::JwtVerifier::new(algorithm, key, issuer, leeway_s)
+                .map_err(PyValueError::new_err)?;
+        *self.core.jwt.write() = Some(Arc::new(verifier));
+        Ok(())
     }
 
     /// Drops cached credentials: kind `key` (key id), `sess` (session id), `user`, `all`.

@@ -132,6 +132,7 @@ impl Forwarder {
         pool_max_idle_per_backend = 512,
         response_buffer_bytes = 262_144,
         runtime_threads = 1,
+        upstream_ca_pem = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -145,6 +146,7 @@ impl Forwarder {
         pool_max_idle_per_backend: usize,
         response_buffer_bytes: usize,
         runtime_threads: usize,
+        upstream_ca_pem: Option<&str>,
     ) -> PyResult<Self> {
         let default_protocol = Protocol::parse(protocol).ok_or_else(|| {
             PyValueError::new_err(format!(
@@ -169,6 +171,7 @@ impl Forwarder {
             pool_idle_timeout: seconds("pool_idle_timeout", pool_idle_timeout)?,
             pool_max_idle_per_backend,
             response_buffer_bytes: response_buffer_bytes.max(1),
+            extra_roots: extra_roots(upstream_ca_pem)?,
         };
         let runtime = build_runtime(runtime_threads)?;
         let inner = {
@@ -304,4 +307,12 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add("FORWARD_PROTOCOLS", PyTuple::new(py, Protocol::NAMES)?)?;
     Ok(())
+}
+
+/// The trust anchors of an `upstream_ca_pem` bundle (ValueError naming what is wrong).
+pub(crate) fn extra_roots(pem: Option<&str>) -> PyResult<Vec<Vec<u8>>> {
+    pem.map_or(Ok(Vec::new()), |pem| {
+        gpuproxy_core::forward::tls::parse_pem_roots(pem)
+            .map_err(|e| PyValueError::new_err(format!("upstream_ca_pem: {e}")))
+    })
 }

@@ -19,6 +19,7 @@ from gpuproxy.accounts.errors import AuthUnavailable
 from gpuproxy.accounts.principal import Principal
 from gpuproxy.accounts.ratelimit import RateDecision
 from gpuproxy.api.errors import error_body
+from gpuproxy.dashboard.session import dashboard_credential_headers
 from gpuproxy.gateway.asgi_io import send_json
 
 __all__ = ["AuthMiddleware", "Refusal", "accounts_from_scope", "admit", "send_refusal"]
@@ -85,7 +86,9 @@ class AuthMiddleware:
         if accounts is None:
             await self.app(scope, receive, send)
             return
-        principal, refusal, extra = await admit(accounts, scope["headers"])
+        # The dashboard's session cookie counts on /dashboard paths only (gpuproxy.dashboard).
+        headers = dashboard_credential_headers(scope) if kind == "http" else scope["headers"]
+        principal, refusal, extra = await admit(accounts, headers)
         if principal is not None:
             scope["user"] = principal
         if refusal is not None:

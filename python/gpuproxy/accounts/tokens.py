@@ -16,7 +16,11 @@ import jwt
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_pem_private_key,
+)
 
 from gpuproxy.accounts.errors import InvalidToken
 from gpuproxy.config import Settings
@@ -103,6 +107,19 @@ class JwtCodec:
         }
         token = jwt.encode(claims, self._signing_key, algorithm=self.algorithm)
         return IssuedToken(token=token, jti=jti, expires_at=exp)
+
+    @property
+    def leeway_s(self) -> int:
+        return _LEEWAY_S
+
+    def verifying_key_bytes(self) -> bytes:
+        """What another verifier needs (the Rust data plane): the HS256 secret, or the
+        public key in PEM."""
+        key = self._verifying_key
+        if isinstance(key, str):
+            return key.encode()
+        pem: bytes = key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+        return pem
 
     def decode(self, token: str) -> AccessClaims:
         """Verified claims, or InvalidToken (bad signature, expired, malformed, wrong issuer)."""

@@ -23,6 +23,7 @@ from typing import Any
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.params import FromPath
 
+from gpuproxy.accounts.principal import Principal
 from gpuproxy.api.deps import ServicesDep
 from gpuproxy.api.errors import error_parts
 from gpuproxy.api.gpu_common import json_object, providers_of
@@ -30,10 +31,16 @@ from gpuproxy.api.gpu_views import failure_view, instance_view, offer_view, rese
 from gpuproxy.api.guards import principal_of, requires_scope
 from gpuproxy.providers.errors import InvalidRequest
 from gpuproxy.providers.params import OfferFilters, parse_rent_config
-from gpuproxy.providers.reservations import reserve
+from gpuproxy.providers.reservations import Reservation, reserve
 from gpuproxy.providers.service import ProvidersService
 
-__all__ = ["GpuController", "parse_filters", "parse_provider_names"]
+__all__ = [
+    "GpuController",
+    "offers_listing",
+    "parse_filters",
+    "parse_provider_names",
+    "reserve_from_body",
+]
 
 _FILTER_KEYS = frozenset(
     {
@@ -74,6 +81,53 @@ def parse_filters(values: Mapping[str, Any]) -> OfferFilters:
     return OfferFilters.from_query(query)
 
 
+async def offers_listing(service: ProvidersService, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The offers matching `values` (filters and `provider`), with per-provider errors; the
+    REST route and the agent actions share it."""
+    names = parse_provider_names(values.get("provider"), service)
+    listing = await service.catalog.search(parse_filters(values), names)
+    return {
+        "instances": [offer_view(o) for o in listing.offers],
+        "total_count": len(listing.offers),
+        "providers": listing.providers,
+        "errors": [failure_view(f) for f in listing.errors],
+    }
+
+
+async def reserve_from_body(
+    service: ProvidersService, principal: Principal, body: Mapping[str, Any]
+) -> Reservation:
+    """Reserve GPUs from the JSON form `{count, filters, provider, config, all_or_nothing}`
+    (filters may also sit at the top level); 400 names the bad field. The REST route and
+    the agent actions share it."""
+    if "count" not in body:
+        raise InvalidRequest("count", "is required (1 to 16)")
+    nested = body.get("filters")
+    nested = {} if nested is None else nested
+    if not isinstance(nested, dict):
+        raise InvalidRequest("filters", "must be a JSON object")
+    merged = {**{k: v for k, v in body.items() if k in _FILTER_KEYS}, **nested}
+    provider_raw = nested.get("provider", body.get("provider"))
+    config_raw = body.get("config")
+    config_raw = {} if config_raw is None else config_raw
+    if not isinstance(config_raw, dict):
+        raise InvalidRequest("config", "must be a JSON object")
+    all_or_nothing = body.get("all_or_nothing", False)
+    if not isinstance(all_or_nothing, bool):
+        raise InvalidRequest("all_or_nothing", "must be true or false")
+    return await reserve(
+        service.rentals,
+        principal,
+        count=body["count"],
+        filters=parse_filters(merged),
+        providers=parse_provider_names(provider_raw, service),
+        config=parse_rent_config(config_raw),
+        all_or_nothing=all_or_nothing,
+        strategy=await service.strategy(),
+        filters_echo={**merged, "provider": provider_raw},
+    )
+
+
 class GpuController(Controller):
     path = "/api/v1/gpu"
     guards = [requires_scope("gpu")]  # noqa: RUF012 - Litestar reads a plain list
@@ -83,17 +137,8 @@ class GpuController(Controller):
     async def list_offers(
         self, request: Request[Any, Any, Any], services: ServicesDep
     ) -> dict[str, Any]:
-        service = providers_of(services)
         query = {k: request.query_params.get(k) for k in request.query_params}
-        names = parse_provider_names(query.get("provider"), service)
-        filters = parse_filters(query)
-        listing = await service.catalog.search(filters, names)
-        return {
-            "instances": [offer_view(o) for o in listing.offers],
-            "total_count": len(listing.offers),
-            "providers": listing.providers,
-            "errors": [failure_view(f) for f in listing.errors],
-        }
+        return await offers_listing(providers_of(services), query)
 
     @get("/instances/mine")
     async def mine(self, request: Request[Any, Any, Any], services: ServicesDep) -> dict[str, Any]:
@@ -110,32 +155,7 @@ class GpuController(Controller):
     ) -> Response[Any]:
         service = providers_of(services)
         body = await json_object(request, required=True)
-        if "count" not in body:
-            raise InvalidRequest("count", "is required (1 to 16)")
-        nested = body.get("filters")
-        nested = {} if nested is None else nested
-        if not isinstance(nested, dict):
-            raise InvalidRequest("filters", "must be a JSON object")
-        merged = {**{k: v for k, v in body.items() if k in _FILTER_KEYS}, **nested}
-        provider_raw = nested.get("provider", body.get("provider"))
-        config_raw = body.get("config")
-        config_raw = {} if config_raw is None else config_raw
-        if not isinstance(config_raw, dict):
-            raise InvalidRequest("config", "must be a JSON object")
-        all_or_nothing = body.get("all_or_nothing", False)
-        if not isinstance(all_or_nothing, bool):
-            raise InvalidRequest("all_or_nothing", "must be true or false")
-        result = await reserve(
-            service.rentals,
-            principal_of(request),
-            count=body["count"],
-            filters=parse_filters(merged),
-            providers=parse_provider_names(provider_raw, service),
-            config=parse_rent_config(config_raw),
-            all_or_nothing=all_or_nothing,
-            strategy=await service.strategy(),
-            filters_echo={**merged, "provider": provider_raw},
-        )
+        result = await reserve_from_body(service, principal_of(request), body)
         view = reservation_view(result)
         if result.record.reserved > 0:
             return Response(view, status_code=201)

@@ -27,7 +27,12 @@ from gpuproxy.billing.service import LIMITS_CHANNEL, BillingService
 from gpuproxy.billing.windows import WINDOW_NAMES
 from gpuproxy.money import micros_to_dollars
 
-__all__ = ["GuardRailsAdminController", "GuardRailsController", "spending_view"]
+__all__ = [
+    "GuardRailsAdminController",
+    "GuardRailsController",
+    "spending_check",
+    "spending_view",
+]
 
 
 class CheckBody(msgspec.Struct, kw_only=True):
@@ -58,6 +63,20 @@ async def spending_view(billing: BillingService, user_id: FromPath[str]) -> dict
     }
 
 
+async def spending_check(billing: BillingService, user_id: str, amount: int) -> dict[str, Any]:
+    """Would spending `amount` micro-dollars now pass every window (REST and agent actions)?"""
+    violations = await billing.guard.check(user_id, amount)
+    reason = ""
+    if violations:
+        reason = "would exceed the limit of " + ", ".join(v.window for v in violations)
+    return {
+        "allowed": not violations,
+        "reason": reason,
+        "would_exceed": [v.to_api() for v in violations],
+        "guard_rails_enabled": billing.guard.enabled,
+    }
+
+
 class GuardRailsController(Controller):
     path = "/api/v1/guardrails"
     tags = ["guardrails"]  # noqa: RUF012 - Litestar reads it as a class attribute
@@ -73,18 +92,8 @@ class GuardRailsController(Controller):
     async def check(
         self, request: Request[Any, Any, Any], services: ServicesDep, data: JSONBody[CheckBody]
     ) -> dict[str, Any]:
-        billing = billing_of(services)
         amount = parse_amount(data.amount, "amount", allow_zero=True)
-        violations = await billing.guard.check(principal_of(request).user_id, amount)
-        reason = ""
-        if violations:
-            reason = "would exceed the limit of " + ", ".join(v.window for v in violations)
-        return {
-            "allowed": not violations,
-            "reason": reason,
-            "would_exceed": [v.to_api() for v in violations],
-            "guard_rails_enabled": billing.guard.enabled,
-        }
+        return await spending_check(billing_of(services), principal_of(request).user_id, amount)
 
     @get("/alerts", summary="The caller's guard-rail alerts (50/80/95% and refusals)")
     async def alerts(

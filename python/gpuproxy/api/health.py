@@ -10,8 +10,21 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from gpuproxy.api.deps import ServicesDep
+from gpuproxy.services import Services
 
-__all__ = ["HealthController"]
+__all__ = ["HealthController", "readiness_checks"]
+
+
+async def readiness_checks(services: Services) -> dict[str, str]:
+    """What readiness depends on, each "ok" or what is wrong (HTTP and gRPC health)."""
+    checks: dict[str, str] = {
+        "database": "ok" if await services.db.ping() else "down",
+    }
+    if services.kv.kind == "redis":
+        checks["redis"] = "ok" if await services.kv.ping() else "down"
+    # A loop restarting once is self-healing; one that keeps failing is not.
+    checks["background"] = "failing" if services.supervisor.failing() else "ok"
+    return checks
 
 
 class HealthController(Controller):
@@ -32,13 +45,7 @@ class HealthController(Controller):
         },
     )
     async def ready(self, services: ServicesDep) -> Response[dict[str, Any]]:
-        checks: dict[str, str] = {
-            "database": "ok" if await services.db.ping() else "down",
-        }
-        if services.kv.kind == "redis":
-            checks["redis"] = "ok" if await services.kv.ping() else "down"
-        # A loop restarting once is self-healing; one that keeps failing is not.
-        checks["background"] = "failing" if services.supervisor.failing() else "ok"
+        checks = await readiness_checks(services)
         healthy = all(v == "ok" for v in checks.values())
         return Response(
             {

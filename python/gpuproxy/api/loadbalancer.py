@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, get, put
 
+from gpuproxy.accounts.principal import Principal
 from gpuproxy.api.deps import ServicesDep
 from gpuproxy.api.gpu_common import json_object, providers_of
 from gpuproxy.api.guards import principal_of, requires_admin, requires_auth, requires_scope
@@ -25,20 +26,17 @@ from gpuproxy.providers.params import OfferFilters
 from gpuproxy.providers.rentals import InstanceNotFound
 from gpuproxy.providers.service import ProvidersService, strategy_names
 
-__all__ = ["LoadBalancerController"]
+__all__ = ["LoadBalancerController", "server_loads"]
 
 _TYPES = ("server", "provider", "all")
 
 
-async def _server_loads(
-    service: ProvidersService, request: Request[Any, Any, Any]
-) -> list[InstanceLoad]:
+async def server_loads(service: ProvidersService, principal: Principal) -> list[InstanceLoad]:
+    """The load of every live instance `principal` may see (REST and gRPC)."""
     records = await service.store.list_live()
     registry = getattr(service.services, "workers", None)
     workers = registry.workers() if registry is not None else []
-    return instance_loads(
-        principal_of(request), records, pools=service.pools().values(), workers=workers
-    )
+    return instance_loads(principal, records, pools=service.pools().values(), workers=workers)
 
 
 class LoadBalancerController(Controller):
@@ -53,7 +51,7 @@ class LoadBalancerController(Controller):
             raise InvalidRequest("type", "must be one of server, provider, all")
         answer: dict[str, Any] = {"strategy": await service.strategy()}
         if kind in ("server", "all"):
-            loads = await _server_loads(service, request)
+            loads = await server_loads(service, principal_of(request))
             answer["server"] = [msgspec.to_builtins(load) for load in loads]
         if kind in ("provider", "all"):
             listing = await service.catalog.search(OfferFilters(limit=1000))
@@ -68,7 +66,7 @@ class LoadBalancerController(Controller):
         wanted = request.query_params.get("instance_id", "").strip()
         if not wanted:
             raise InvalidRequest("instance_id", "is required")
-        for load in await _server_loads(service, request):
+        for load in await server_loads(service, principal_of(request)):
             if wanted in (load.instance_id, load.record_id, load.worker_id):
                 answer: dict[str, Any] = msgspec.to_builtins(load)
                 return answer

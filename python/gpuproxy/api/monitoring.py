@@ -96,7 +96,9 @@ class MonitoringController(Controller):
         report = gateway.metrics.report(include_users=False)
         stats = gateway.data_plane.stats() if gateway.data_plane is not None else None
         loops = services.supervisor.report()
-        return Response(render_prometheus(report, stats, loops=loops), media_type=CONTENT_TYPE)
+        extra = [services.models.metrics] if services.models is not None else []
+        text = render_prometheus(report, stats, loops=loops, extra=extra)
+        return Response(text, media_type=CONTENT_TYPE)
 
     @get("/metrics", summary="Per-model and per-user request statistics over recent windows")
     async def metrics(self, services: ServicesDep) -> dict[str, Any]:

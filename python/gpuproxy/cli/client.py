@@ -7,11 +7,13 @@
     aiserve-gpuproxy-client -key KEY lb-strategy [least_connections]
     aiserve-gpuproxy-client -key KEY load [server|provider]
     aiserve-gpuproxy-client -key KEY reserve 4 [--gpu-model 4090 --all-or-nothing]
+    aiserve-gpuproxy-client -key KEY mcp    (a stdio MCP server for desktop MCP clients)
 
 The key comes from `-key`/`--key` or GPUPROXY_API_KEY, the server from `--url` or
 GPUPROXY_URL. Tables by default, `--json` for the server's JSON; `-dv` traces requests on
-stderr, `-dm` adds headers and bodies (keys redacted). A failure prints one line
-`error: ...` on stderr and exits 1 (2 for usage errors).
+stderr, `-dm` adds headers and bodies (keys redacted). `--grpc HOST:PORT` runs the
+commands that have an RPC over the gRPC API instead (JSON out; `gpuproxy.cli._grpc_client`).
+A failure prints one line `error: ...` on stderr and exits 1 (2 for usage errors).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from collections.abc import Sequence
 
 from gpuproxy.cli._api import ApiClient, ApiError
 from gpuproxy.cli._client_commands import COMMANDS
+from gpuproxy.cli._grpc_client import run_grpc
+from gpuproxy.cli._mcp_bridge import run_bridge
 
 __all__ = ["build_parser", "main"]
 
@@ -62,6 +66,14 @@ def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     parser.add_argument(
         "--timeout", type=float, default=argparse.SUPPRESS if suppress else 60.0,
         help="seconds to wait for each answer (default 60)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--grpc", metavar="HOST:PORT", default=default,
+        help="use the gRPC API at HOST:PORT instead of HTTP (commands with an RPC; JSON out)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--grpc-ca", metavar="FILE", default=default,
+        help="with --grpc: TLS, trusting the CA certificate(s) in FILE",
     )  # fmt: skip
 
 
@@ -125,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--no-wait", action="store_true", help="do not wait for GPUs to come up")
     sub.add_argument("--wait-timeout", type=float, default=900.0, help="seconds (default 900)")
     sub.add_argument("--poll-interval", type=float, default=2.0, help=argparse.SUPPRESS)
+    add("mcp", "serve MCP on stdin/stdout, relayed to the server's /api/v1/mcp")
     return parser
 
 
@@ -135,6 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: no API key: pass -key KEY or set GPUPROXY_API_KEY", file=sys.stderr)
         return EXIT_USAGE
     url = args.url or os.environ.get("GPUPROXY_URL") or DEFAULT_URL
+    if args.command == "mcp":  # stdout carries the protocol: no tables, no traces
+        return run_bridge(url, key, sys.stdin, sys.stdout, max(args.timeout, 300.0))
+    if args.grpc:
+        return run_grpc(args.grpc, key, args, sys.stdout)
     try:
         with ApiClient(
             url, key, timeout_s=args.timeout, developer=args.developer, debug=args.debug

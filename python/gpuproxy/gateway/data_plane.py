@@ -19,6 +19,7 @@ and their `/api/v1` twins itself, without the GIL; this module
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from gpuproxy import _core
 from gpuproxy.accounts.errors import AuthUnavailable
 from gpuproxy.accounts.ratelimit.gcra import GCRA_SCRIPT
+from gpuproxy.accounts.tokens import ISSUER
 from gpuproxy.billing.allowances import AllowanceBook
 from gpuproxy.exceptions import ApiError
 from gpuproxy.gateway.errors import error_json
@@ -122,6 +124,7 @@ class DataPlaneBridge:
             connect_timeout_s=settings.gateway_connect_timeout_s,
             first_byte_timeout_s=settings.gateway_first_byte_timeout_s,
             total_timeout_s=settings.gateway_total_timeout_s,
+            upstream_ca_pem=settings.gateway_upstream_ca_pem or None,
             redis_url=settings.redis_url if shared else None,
             rate_script=GCRA_SCRIPT.lua if shared else None,
         )
@@ -136,6 +139,8 @@ class DataPlaneBridge:
 
     def start(self) -> None:
         self.push_routes()
+        codec = self.accounts.authenticator.jwt
+        self.core.set_jwt(codec.algorithm, codec.verifying_key_bytes(), ISSUER, codec.leeway_s)
         self.core.start()
         loop = asyncio.get_running_loop()
         self._fd = self.core.notify_fd()
@@ -215,6 +220,9 @@ class DataPlaneBridge:
         if principal is None:
             self.core.answer_auth(digest, None, ttl)
             return
+        # The data plane verified a token itself and asks about its login session (keyed
+        # by the session, not the token): the entry must outlive this token's expiry.
+        session_keyed = hashlib.sha256(raw).digest() != digest
         fields = (
             principal.user_id,
             principal.api_key_id,
@@ -222,7 +230,7 @@ class DataPlaneBridge:
             principal.has_scope("inference"),
             principal.priority,
             self.accounts.limiter.buckets(principal),
-            authenticator.expires_at_ms(credential),
+            None if session_keyed else authenticator.expires_at_ms(credential),
         )
         self.core.answer_auth(digest, fields, ttl)
 

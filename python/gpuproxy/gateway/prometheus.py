@@ -12,7 +12,7 @@ ids as label values would grow without bound.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -152,11 +152,14 @@ def render_prometheus(
     stats: dict[str, Any] | None = None,
     window: str = "1m",
     loops: dict[str, dict[str, Any]] | None = None,
+    extra: Iterable[Collector] = (),
 ) -> str:
     """The exposition text of `GatewayMetrics.report()`, the data plane's `stats()` and the
-    background loops' `Supervisor.report()`."""
+    background loops' `Supervisor.report()`, plus other areas' collectors (`extra`)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Gateway(report, stats, window))
     if loops is not None:
         registry.register(LoopsCollector(loops))
+    for collector in extra:
+        registry.register(collector)
     return generate_latest(registry).decode()

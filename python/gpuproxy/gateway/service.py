@@ -69,6 +69,7 @@ class Gateway:
             connect_timeout=settings.gateway_connect_timeout_s,
             first_byte_timeout=settings.gateway_first_byte_timeout_s,
             max_request_body=settings.gateway_max_request_bytes,
+            upstream_ca_pem=settings.gateway_upstream_ca_pem or None,
         )
         self.protocol_proxy = ProtocolProxy(
             self.targets,

@@ -1,7 +1,7 @@
 """Static upstreams from GATEWAY_UPSTREAMS: OpenAI-compatible servers the operator runs
 (vLLM, TGI, llama.cpp, stub workers) without the worker agent.
 
-`GATEWAY_UPSTREAMS="llama=http://10.0.0.5:8000,llama=http://10.0.0.6:8000,emb=h2c://10.0.0.7:9000"`
+`GATEWAY_UPSTREAMS="llama=http://10.0.0.5:8000,llama=https://gpu.example,emb=h2c://10.0.0.7:9000"`
 They are owned by the pseudo-user `static` and shared with every user through the shared
 pool `static`, so they appear in everyone's /v1/models and are billed at model prices.
 """
@@ -35,10 +35,15 @@ def parse_upstreams(text: str) -> list[WorkerInfo]:
         model, sep, address = entry.partition("=")
         model, address = model.strip(), address.strip().rstrip("/")
         parts = urlsplit(address)
-        if not sep or not model or parts.scheme not in ("http", "h2c") or not parts.hostname:
+        if (
+            not sep
+            or not model
+            or parts.scheme not in ("http", "https", "h2c")
+            or not parts.hostname
+        ):
             raise ConfigError(
                 f"GATEWAY_UPSTREAMS entry {entry!r} is invalid: expected model=http://host:port "
-                "(or h2c://host:port)"
+                "(or https://host[:port], h2c://host:port)"
             )
         by_address.setdefault(address, [])
         if model not in by_address[address]:

@@ -1,7 +1,9 @@
-//! Backend addresses: `host:port`, `http://host:port[/base]` or `h2c://host:port[/base]`.
+//! Backend addresses: `host:port`, `http://host:port[/base]`, `h2c://host:port[/base]` or
+//! `https://host[:port][/base]`.
 //!
-//! The scheme picks the wire protocol per backend (so one pool can mix HTTP/1.1 and
-//! h2c workers); without one, the forwarder's default protocol applies. An optional
+//! The scheme picks the wire protocol per backend (so one pool can mix HTTP/1.1, h2c and
+//! TLS workers); without one, the forwarder's default protocol applies. `https` speaks TLS
+//! (certificate checked against the host name) with HTTP/2 or HTTP/1.1 by ALPN. An optional
 //! base path is prefixed to every forwarded path.
 
 use http::Uri;
@@ -14,6 +16,8 @@ use super::error::ForwardError;
 pub struct Target<'a> {
     /// `None` when the address has no scheme (use the default protocol).
     pub protocol: Option<Protocol>,
+    /// `https://`: TLS (the protocol is then chosen by ALPN).
+    pub tls: bool,
     /// `host:port`.
     pub authority: &'a str,
     /// Prefix for forwarded paths, without a trailing `/` ("" for none).
@@ -22,16 +26,18 @@ pub struct Target<'a> {
 
 impl<'a> Target<'a> {
     pub fn parse(address: &'a str) -> Result<Self, ForwardError> {
-        let (protocol, rest) = if let Some(rest) = address.strip_prefix("http://") {
-            (Some(Protocol::Http1), rest)
+        let (protocol, tls, rest) = if let Some(rest) = address.strip_prefix("http://") {
+            (Some(Protocol::Http1), false, rest)
+        } else if let Some(rest) = address.strip_prefix("https://") {
+            (None, true, rest)
         } else if let Some(rest) = address.strip_prefix("h2c://") {
-            (Some(Protocol::H2c), rest)
+            (Some(Protocol::H2c), false, rest)
         } else if address.contains("://") {
             return Err(ForwardError::InvalidRequest(format!(
-                "backend address {address:?}: scheme must be http:// or h2c:// (TLS upstreams are not supported)"
+                "backend address {address:?}: scheme must be http://, https:// or h2c://"
             )));
         } else {
-            (None, address)
+            (None, false, address)
         };
         let (authority, base_path) = match rest.find('/') {
             Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
@@ -44,6 +50,7 @@ impl<'a> Target<'a> {
         }
         Ok(Self {
             protocol,
+            tls,
             authority,
             base_path,
         })
@@ -57,9 +64,9 @@ impl<'a> Target<'a> {
             )));
         }
         let mut s = String::with_capacity(
-            7 + self.authority.len() + self.base_path.len() + path_and_query.len(),
+            8 + self.authority.len() + self.base_path.len() + path_and_query.len(),
         );
-        s.push_str("http://");
+        s.push_str(if self.tls { "https://" } else { "http://" });
         s.push_str(self.authority);
         s.push_str(self.base_path);
         s.push_str(path_and_query);
@@ -97,7 +104,13 @@ mod tests {
 
     #[test]
     fn rejects_bad_addresses_and_paths() {
-        assert!(Target::parse("https://x:1").is_err());
+        assert!(Target::parse("ftp://x:1").is_err());
+        let t = Target::parse("https://gpu.example/v1/").unwrap();
+        assert!(t.tls);
+        assert_eq!(
+            t.uri("/chat").unwrap().to_string(),
+            "https://gpu.example/v1/chat"
+        );
         assert!(Target::parse("http:///x").is_err());
         assert!(Target::parse("user@host:1").is_err());
         assert!(Target::parse("h:1").unwrap().uri("no-slash").is_err());

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderValue, CONTENT_LENGTH};
 use http::{Method, Request, StatusCode};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -17,6 +18,7 @@ use super::error::{classify_client_error, ForwardError, Phase, UpstreamKind};
 use super::headers::{prepare_request_headers, strip_hop_by_hop, ForwardedFor};
 use super::request_body::{RequestBody, UpstreamBody};
 use super::response_body::{BodyParts, Lease, ResponseBody};
+use super::tls;
 
 /// A request to forward. `path_and_query` starts with `/`.
 #[derive(Debug)]
@@ -60,6 +62,7 @@ pub struct ForwardResponse {
 }
 
 type HttpClient = Client<HttpConnector, UpstreamBody>;
+type HttpsClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
 
 /// Forwards requests to backends. Cheap to clone (clients share their pools).
 ///
@@ -68,6 +71,7 @@ type HttpClient = Client<HttpConnector, UpstreamBody>;
 pub struct Forwarder {
     http1: HttpClient,
     h2c: HttpClient,
+    https: HttpsClient,
     config: Arc<ForwardConfig>,
 }
 
@@ -86,23 +90,27 @@ impl Forwarder {
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(config.connect_timeout));
         connector.set_keepalive(Some(Duration::from_secs(60)));
-        let build = |h2: bool| {
+        let builder = |h2_only: bool| {
             let mut b = Client::builder(TokioExecutor::new());
             b.pool_idle_timeout(config.pool_idle_timeout)
                 .pool_max_idle_per_host(config.pool_max_idle_per_backend)
                 .pool_timer(TokioTimer::new())
-                .timer(TokioTimer::new());
-            if h2 {
-                b.http2_only(true)
-                    .http2_adaptive_window(true)
-                    .http2_keep_alive_interval(Duration::from_secs(30))
-                    .http2_keep_alive_while_idle(false);
+                .timer(TokioTimer::new())
+                .http2_adaptive_window(true)
+                .http2_keep_alive_interval(Duration::from_secs(30))
+                .http2_keep_alive_while_idle(false);
+            if h2_only {
+                b.http2_only(true);
             }
-            b.build(connector.clone())
+            b
         };
+        let mut tls_tcp = connector.clone();
+        tls_tcp.enforce_http(false); // the TLS layer above it owns the https scheme
+        let https = tls::https_connector(tls_tcp, &config.extra_roots);
         Self {
-            http1: build(false),
-            h2c: build(true),
+            http1: builder(false).build(connector.clone()),
+            h2c: builder(true).build(connector),
+            https: builder(false).build(https),
             config: Arc::new(config),
         }
     }
@@ -180,10 +188,6 @@ impl Forwarder {
             Ok(u) => u,
             Err(e) => return fail(lease, e),
         };
-        let client = match target.protocol.unwrap_or(self.config.default_protocol) {
-            Protocol::Http1 => &self.http1,
-            Protocol::H2c => &self.h2c,
-        };
         let mut request = Request::new(body);
         *request.method_mut() = prepared.method.clone();
         *request.uri_mut() = uri;
@@ -199,7 +203,15 @@ impl Forwarder {
                 total_bound = true;
             }
         }
-        let response = match tokio::time::timeout(wait, client.request(request)).await {
+        let sending = if target.tls {
+            self.https.request(request)
+        } else {
+            match target.protocol.unwrap_or(self.config.default_protocol) {
+                Protocol::Http1 => self.http1.request(request),
+                Protocol::H2c => self.h2c.request(request),
+            }
+        };
+        let response = match tokio::time::timeout(wait, sending).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => return fail(lease, classify_client_error(&e, address)),
             Err(_) => {

@@ -56,6 +56,9 @@ pub struct ForwardConfig {
     /// Response bytes read ahead of the consumer before the upstream read pauses
     /// (backpressure towards the backend instead of unbounded buffering).
     pub response_buffer_bytes: usize,
+    /// Trust anchors for `https://` backends besides Mozilla's (DER; see
+    /// [`super::tls::parse_pem_roots`]): a private CA that signed the workers' certificates.
+    pub extra_roots: Vec<Vec<u8>>,
 }
 
 impl Default for ForwardConfig {
@@ -72,6 +75,7 @@ impl Default for ForwardConfig {
             pool_idle_timeout: Duration::from_secs(90),
             pool_max_idle_per_backend: 512,
             response_buffer_bytes: 256 * 1024,
+            extra_roots: Vec::new(),
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod headers;
 mod request_body;
 mod response_body;
 pub mod runtime;
+pub mod tls;
 
 pub use client::{ForwardRequest, ForwardResponse, Forwarder};
 pub use config::{ForwardConfig, Protocol};

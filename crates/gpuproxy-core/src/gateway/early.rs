@@ -14,7 +14,9 @@ pub enum HotRoute {
 /// The hot route for `path`, or `None` (the control plane serves it). CORS preflights go
 /// to the control plane, which owns the CORS policy; a browser's actual request (with
 /// `Origin`) is served here like any other: the policy allows no cross-origin reads, so
-/// the control plane would add no CORS headers to it either.
+/// the control plane would add no CORS headers to it either. Only reads of the model list
+/// are hot: writes under `/api/v1/models/...` (the model registry's upload and predict)
+/// belong to the control plane.
 pub fn classify(method: &Method, path: &str) -> Option<HotRoute> {
     if method == Method::OPTIONS {
         return None;
@@ -27,6 +29,7 @@ pub fn classify(method: &Method, path: &str) -> Option<HotRoute> {
         "chat/completions" => Some(HotRoute::Inference(Endpoint::Chat)),
         "completions" => Some(HotRoute::Inference(Endpoint::Completions)),
         "embeddings" => Some(HotRoute::Inference(Endpoint::Embeddings)),
+        _ if method != Method::GET && method != Method::HEAD && rest.starts_with("models") => None,
         "models" => Some(HotRoute::ListModels),
         _ => {
             let id = rest.strip_prefix("models/")?.trim_start_matches('/');
@@ -115,6 +118,14 @@ mod tests {
         assert_eq!(classify(&Method::GET, "/v1/models/"), None);
         assert_eq!(classify(&Method::GET, "/health"), None);
         assert_eq!(classify(&Method::OPTIONS, "/v1/models"), None);
+        // The model registry's writes go to the control plane.
+        assert_eq!(classify(&Method::POST, "/api/v1/models/upload"), None);
+        assert_eq!(classify(&Method::POST, "/api/v1/models/m1/predict"), None);
+        assert_eq!(classify(&Method::DELETE, "/api/v1/models/m1"), None);
+        assert_eq!(
+            classify(&Method::HEAD, "/api/v1/models/m1"),
+            Some(HotRoute::GetModel("m1".into()))
+        );
         assert_eq!(
             classify(&Method::POST, "/v1/completions"),
             Some(HotRoute::Inference(Endpoint::Completions))

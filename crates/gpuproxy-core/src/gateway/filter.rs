@@ -14,8 +14,9 @@ use hyper::body::Incoming;
 
 use super::allowance::{Allowances, Hold};
 use super::control::{AllowanceAnswer, AuthAnswer, Refusal};
+use super::jwt::{self, JwtVerifier};
 use super::openai_request::{parse_request, Endpoint, ParsedRequest};
-use super::principal::{credential, digest, Lookup, Principal};
+use super::principal::{credential, digest, Digest, Lookup, Principal};
 use super::ratelimit;
 use super::respond::{json_response, ApiError, OutBody};
 use super::settle::unix_ms;
@@ -91,7 +92,44 @@ pub async fn authenticate(
     let Some(cred) = cred else {
         return Err(failed(dp, ip));
     };
+    let verifier = jwt::looks_like_jwt(cred)
+        .then(|| dp.jwt.read().clone())
+        .flatten();
+    if let Some(verifier) = verifier {
+        return authenticate_token(dp, &verifier, cred, ip).await;
+    }
     let d = digest(cred);
+    lookup(dp, d, cred, ip).await
+}
+
+/// A JWT: verified here, then its session looked up (one cache entry and at most one
+/// callback per login session, whatever the number of tokens).
+async fn authenticate_token(
+    dp: &Arc<DataPlane>,
+    verifier: &JwtVerifier,
+    token: &[u8],
+    ip: IpAddr,
+) -> Result<Arc<Principal>, Stop> {
+    let claims = std::str::from_utf8(token)
+        .ok()
+        .and_then(|t| verifier.verify(t));
+    let Some(claims) = claims else {
+        return Err(failed(dp, ip));
+    };
+    let p = lookup(dp, jwt::session_digest(&claims.sid), token, ip).await?;
+    if *p.user_id != *claims.sub || p.session_id.as_deref() != Some(claims.sid.as_str()) {
+        return Err(failed(dp, ip));
+    }
+    Ok(p)
+}
+
+/// The principal cached under `d`, or the control plane's answer for `cred`.
+async fn lookup(
+    dp: &Arc<DataPlane>,
+    d: Digest,
+    cred: &[u8],
+    ip: IpAddr,
+) -> Result<Arc<Principal>, Stop> {
     match dp.keys.lookup(&d, Instant::now(), unix_ms()) {
         Lookup::Hit(p) => Ok(p),
         Lookup::Refresh(p) => {

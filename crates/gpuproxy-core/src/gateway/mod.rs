@@ -5,7 +5,7 @@
 //! | phase | file | what |
 //! |---|---|---|
 //! | early | `early.rs` | route match, request id |
-//! | filter | `filter.rs` | credential -> principal (cache, or one callback), scope, GCRA, body limit, partial parse, spend hold |
+//! | filter | `filter.rs` | credential -> principal (key cache, JWTs verified in `jwt.rs` + session cache, or one callback), scope, GCRA, body limit, partial parse, spend hold |
 //! | upstream | `upstream.rs` | model -> pools, admission queue, balancer select + guard, forward (one retry) |
 //! | body filter | `body_filter.rs` | SSE framing, usage, first token, stall timeout |
 //! | settle | `settle.rs` | RAII on every exit: charge, release, record into the usage ring |
@@ -21,6 +21,7 @@ pub mod control;
 pub mod early;
 pub mod fallback;
 pub mod filter;
+pub mod jwt;
 pub mod listener;
 pub mod meter;
 pub mod metrics;

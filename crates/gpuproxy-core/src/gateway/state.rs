@@ -1,6 +1,8 @@
 //! `DataPlane`: everything the hot path reads, shared by every connection of a process.
 
 use std::sync::Arc;
+
+use parking_lot::RwLock;
 use std::time::Instant;
 
 use crate::forward::Forwarder;
@@ -11,6 +13,7 @@ use super::allowance::Allowances;
 use super::config::GatewayConfig;
 use super::control::ControlPlane;
 use super::fallback::Fallback;
+use super::jwt::JwtVerifier;
 use super::metrics::Metrics;
 use super::principal::KeyCache;
 use super::routes::Routes;
@@ -21,6 +24,9 @@ use super::usage::UsageRing;
 pub struct DataPlane {
     pub config: GatewayConfig,
     pub keys: KeyCache,
+    /// Verifies access tokens once the control plane pushed its key (None: every JWT is
+    /// a callback the first time, cached by digest).
+    pub jwt: RwLock<Option<Arc<JwtVerifier>>>,
     pub routes: Routes,
     /// The per-key / per-user limiter Python's middleware uses too (one bucket each).
     pub limiter: Arc<RateLimiter>,
@@ -56,6 +62,7 @@ impl DataPlane {
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         Ok(Arc::new(Self {
             keys: KeyCache::new(config.key_cache_entries),
+            jwt: RwLock::new(None),
             routes: Routes::default(),
             limiter,
             auth_failures: RateLimiter::new(auth_quota, 100_000),
