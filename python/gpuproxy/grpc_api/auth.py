@@ -17,10 +17,27 @@ from gpuproxy.accounts.principal import Principal
 from gpuproxy.grpc_api.errors import StatusError, grpc_code
 from gpuproxy.services import Services
 
-__all__ = ["authorize", "credential_headers", "metadata_headers", "peer_ip"]
+__all__ = [
+    "authentication_required",
+    "authorize",
+    "credential_headers",
+    "metadata_headers",
+    "peer_ip",
+]
 
 #: The metadata a caller authenticates with (forwarded to the data plane for proxy RPCs).
 _CREDENTIAL_KEYS = frozenset({"authorization", "x-api-key"})
+
+
+def authentication_required() -> StatusError:
+    """UNAUTHENTICATED for a call that brought no credential."""
+    return StatusError(
+        grpc.StatusCode.UNAUTHENTICATED,
+        "authentication required: send metadata 'authorization: Bearer <token>' or "
+        "'x-api-key: <key>'",
+        reason="authentication_required",
+        param="authorization",
+    )
 
 
 def metadata_headers(context: Any) -> list[tuple[bytes, bytes]]:
@@ -77,13 +94,7 @@ async def authorize(
         status, message, code, _headers = refusal
         raise StatusError(grpc_code(status), message, reason=code)
     if principal is None:
-        raise StatusError(
-            grpc.StatusCode.UNAUTHENTICATED,
-            "authentication required: send metadata 'authorization: Bearer <token>' or "
-            "'x-api-key: <key>'",
-            reason="authentication_required",
-            param="authorization",
-        )
+        raise authentication_required()
     if scope is not None and not principal.has_scope(scope):
         raise StatusError(
             grpc.StatusCode.PERMISSION_DENIED,

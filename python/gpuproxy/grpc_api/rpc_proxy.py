@@ -20,7 +20,7 @@ import grpc
 
 from gpuproxy.grpc_api import gpuproxy_pb2 as pb
 from gpuproxy.grpc_api._handlers import RpcBase, streaming, unary
-from gpuproxy.grpc_api.auth import credential_headers
+from gpuproxy.grpc_api.auth import authentication_required, credential_headers
 from gpuproxy.grpc_api.errors import StatusError
 from gpuproxy.grpc_api.loopback import Loopback, plan
 
@@ -33,13 +33,7 @@ class ProxyRpcs(RpcBase):
     def _route(self, context: Any) -> tuple[Loopback, dict[str, str]]:
         credential = credential_headers(context)
         if not credential:
-            raise StatusError(
-                grpc.StatusCode.UNAUTHENTICATED,
-                "authentication required: send metadata 'authorization: Bearer <token>' or "
-                "'x-api-key: <key>'",
-                reason="authentication_required",
-                param="authorization",
-            )
+            raise authentication_required()
         if self.loopback is None:
             raise StatusError(
                 grpc.StatusCode.UNAVAILABLE,
