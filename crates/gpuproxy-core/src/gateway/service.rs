@@ -79,11 +79,7 @@ async fn serve_hot(
         HotRoute::Inference(ep) if parts.method != Method::POST => {
             return Err(ApiError::new(405, format!("use POST for {}", ep.upstream_path())).into())
         }
-        HotRoute::ListModels | HotRoute::GetModel(_)
-            if parts.method != Method::GET && parts.method != Method::HEAD =>
-        {
-            return Err(ApiError::new(405, "use GET for /v1/models").into())
-        }
+        // Model-list routes are only GET/HEAD here: early.rs hands other methods on.
         HotRoute::Inference(ep) => Some(*ep),
         _ => None,
     };
