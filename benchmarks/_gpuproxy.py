@@ -7,9 +7,10 @@ with the `inference` scope over the HTTP API (the way a customer would); request
 
 Governance ON: API-key auth; per-user rate limit (RATE_LIMIT_PER_MINUTE at its maximum,
 10,000,000/min: checked on every request, never tripped); spend guard rails on all 17
-windows (GUARDRAILS_ENABLED, limits far above what the run can spend); non-zero token
+windows (GUARDRAILS_ENABLED, limits far above what the run can spend); the credit gate
+(CREDITS_ENFORCED, each new account holds 1,000,000 USD of credit); non-zero token
 prices, so each request reserves its estimated cost and commits the actual one; metering
-and batched usage rows. OFF: rate limit unlimited (0), guard rails disabled, zero prices.
+and batched usage rows. OFF: rate limit unlimited (0), guard rails and credit gate disabled, zero prices.
 API-key auth and metering have no switch in this build and stay on in both.
 """
 
@@ -58,7 +59,10 @@ def governance_env(on: bool) -> dict[str, str]:
         "GUARDRAILS_ENABLED": "true" if on else "false",
         "GATEWAY_DEFAULT_INPUT_PRICE": "0.5" if on else "0",
         "GATEWAY_DEFAULT_OUTPUT_PRICE": "1.5" if on else "0",
-        "CREDITS_ENFORCED": "false",
+        # ON: the credit gate is checked on every request too (each new account starts
+        # with far more credit than a run spends).
+        "CREDITS_ENFORCED": "true" if on else "false",
+        "NEW_USER_CREDIT_USD": "1000000",
     }
     if on:
         # Every window limited, far above what a benchmark spends ($ per window).

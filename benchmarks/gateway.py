@@ -67,6 +67,8 @@ def _gateway_env(data_dir: Path, port: int, stub_url: str) -> dict[str, str]:
         "GUARDRAILS_ENABLED": "true",
         "GUARDRAILS_MAX_5MIN_RATE": "1000000.00",
         "GUARDRAILS_MAX_1440MIN_RATE": "10000000.00",
+        "CREDITS_ENFORCED": "true",
+        "NEW_USER_CREDIT_USD": "1000000",
         "GATEWAY_DEFAULT_INPUT_PRICE": "0.10",
         "GATEWAY_DEFAULT_OUTPUT_PRICE": "0.40",
     }
