@@ -24,7 +24,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,7 @@ sys.path.insert(0, str(BENCH))
 from _loadgen import Target, wrk_closed_loop  # noqa: E402
 from _machine import layout, machine_info  # noqa: E402
 from _procs import ProcGroup, free_port, raise_nofile, wait_http  # noqa: E402
+from _tools import ensure_wrk  # noqa: E402
 from gateway import _gateway_env, _stream, launch_gateway  # noqa: E402
 
 
@@ -132,6 +132,9 @@ def _measure(
         pid = int(workers[0]) if workers else proc.popen.pid
         if py_spy.exists():
             profiler = (pid, workdir / f"profile-{args.label}")
+    wrk = ensure_wrk()
+    if wrk is None:
+        raise SystemExit("wrk is missing and could not be installed (apt-get install wrk)")
     for connections in (64, 1):
         if profiler is not None and connections == 64:
             import threading
@@ -143,7 +146,7 @@ def _measure(
             )
             thread.start()
             result["plain_c64"] = wrk_closed_loop(
-                shutil.which("wrk") or "wrk",
+                wrk,
                 target,
                 connections=64,
                 duration_s=max(args.duration, args.profile + 1),
@@ -154,7 +157,7 @@ def _measure(
             result["profile"] = summary[0] if summary else ""
             continue
         result[f"plain_c{connections}"] = wrk_closed_loop(
-            shutil.which("wrk") or "wrk",
+            wrk,
             target,
             connections=connections,
             duration_s=args.duration,
