@@ -98,6 +98,13 @@ class UserRepository:
         row = await self.db.fetchrow(f"SELECT {_COLUMNS} FROM users WHERE email = $1", email)  # noqa: S608
         return None if row is None else User.from_row(row)
 
+    async def exists(self, user_id: str) -> bool:
+        return bool(await self.db.fetchval("SELECT 1 FROM users WHERE id = $1", user_id))
+
+    async def id_by_email(self, email: str) -> str | None:
+        found = await self.db.fetchval("SELECT id FROM users WHERE email = $1", email)
+        return None if found is None else str(found)
+
     async def count(self) -> int:
         return int(await self.db.fetchval("SELECT COUNT(*) FROM users") or 0)
 

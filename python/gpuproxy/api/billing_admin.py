@@ -243,6 +243,5 @@ def _interval(value: int | str) -> int:
 async def _require_user(billing: BillingService, user_id: FromPath[str]) -> None:
     from gpuproxy.billing.errors import BillingNotFound
 
-    exists = await billing.db.fetchval("SELECT 1 FROM users WHERE id = $1", user_id)
-    if not exists:
+    if not await billing.users.exists(user_id):
         raise BillingNotFound("no such user", param="user_id")

@@ -9,7 +9,6 @@ from litestar.status_codes import HTTP_200_OK
 
 from gpuproxy.api.billing_common import billing_of
 from gpuproxy.api.deps import ServicesDep
-from gpuproxy.billing._util import now_ms
 from gpuproxy.billing.errors import InvalidBillingInput, ProviderNotConfigured
 
 __all__ = ["BillingWebhooksController"]
@@ -39,7 +38,7 @@ class BillingWebhooksController(Controller):
             raise ProviderNotConfigured("Stripe webhooks are not configured on this server")
         event = stripe.verify(await _body(request), request.headers.get("stripe-signature"))
         handled = await stripe.handle(event)
-        await _record(billing, "stripe", event)
+        await billing.payments.record_event("stripe", event)
         return {"received": True, "handled": handled}
 
     @post(
@@ -53,18 +52,5 @@ class BillingWebhooksController(Controller):
             await _body(request), request.headers.get("afterdark-signature")
         )
         handled = await billing.payments.afterdark.handle(event)
-        await _record(billing, "afterdark", event)
+        await billing.payments.record_event("afterdark", event)
         return {"received": True, "handled": handled}
-
-
-async def _record(billing: Any, provider: str, event: dict[str, Any]) -> None:
-    event_id = str(event.get("id") or "")
-    if event_id:
-        await billing.db.execute(
-            "INSERT INTO payment_events (provider, event_id, type, received_at) "
-            "VALUES ($1, $2, $3, $4) ON CONFLICT (provider, event_id) DO NOTHING",
-            provider,
-            event_id,
-            str(event.get("type") or ""),
-            now_ms(),
-        )

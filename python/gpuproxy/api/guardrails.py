@@ -108,17 +108,16 @@ class GuardRailsController(Controller):
 
 
 async def resolve_user(billing: BillingService, user_id: str | None, email: str | None) -> str:
+    found: str | None
     if user_id:
-        found = await billing.db.fetchval("SELECT id FROM users WHERE id = $1", user_id)
+        found = user_id if await billing.users.exists(user_id) else None
     elif email:
-        found = await billing.db.fetchval(
-            "SELECT id FROM users WHERE email = $1", email.strip().lower()
-        )
+        found = await billing.users.id_by_email(email.strip().lower())
     else:
         raise InvalidBillingInput("user_id: give user_id or email", param="user_id")
     if found is None:
         raise BillingNotFound("no such user", param="user_id" if user_id else "email")
-    return str(found)
+    return found
 
 
 class GuardRailsAdminController(Controller):

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from gpuproxy import _core
+from gpuproxy.accounts.users import UserRepository
 from gpuproxy.billing._util import now_ms
 from gpuproxy.billing.accrual import GpuAccrual
 from gpuproxy.billing.alerts import AlertSink
@@ -84,6 +85,8 @@ class BillingService:
         self.supervisor = supervisor if supervisor is not None else Supervisor()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
+        #: Whose account an admin names (by id or email) in the billing and guard-rail routes.
+        self.users = UserRepository(db)
         self.notifier = Notifier(db, kv)
         self.alerts = AlertSink(kv, self.notifier, self.spawn)
         self.guard = GuardRails(

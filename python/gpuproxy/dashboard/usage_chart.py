@@ -13,6 +13,7 @@ from typing import Any
 
 from gpuproxy.accounts.principal import Principal
 from gpuproxy.exceptions import ApiError
+from gpuproxy.gateway.usage_queries import usage_buckets
 from gpuproxy.money import micros_to_dollars
 from gpuproxy.storage.database import Database
 
@@ -59,24 +60,20 @@ async def usage_trend(db: Database, principal: Principal, chosen: str) -> dict[s
     now_ms = int(time.time() * 1000)
     # Whole buckets ending with the current one, so a bar always covers the same span.
     start_ms = (now_ms // width_ms - buckets + 1) * width_ms
-    sql = (
-        "SELECT (created_at - $1) / $2 AS bucket, model, COUNT(*) AS requests, "
-        "SUM(cost_micros) AS cost FROM gateway_usage WHERE created_at >= $1"
+    rows = await usage_buckets(
+        db,
+        start_ms=start_ms,
+        width_ms=width_ms,
+        user_id=None if principal.is_admin else principal.user_id,
     )
-    args: list[Any] = [start_ms, width_ms]
-    if not principal.is_admin:
-        sql += " AND user_id = $3"
-        args.append(principal.user_id)
-    rows = await db.fetch(sql + " GROUP BY bucket, model", *args)
     counts = [0] * buckets
     models: dict[str, list[int]] = {}
     for row in rows:
-        index = int(row["bucket"])
-        if 0 <= index < buckets:
-            counts[index] += int(row["requests"])
-        total = models.setdefault(str(row["model"]), [0, 0])
-        total[0] += int(row["requests"])
-        total[1] += int(row["cost"] or 0)
+        if 0 <= row.bucket < buckets:
+            counts[row.bucket] += row.requests
+        total = models.setdefault(row.model, [0, 0])
+        total[0] += row.requests
+        total[1] += row.cost_micros
     distribution = [
         {"model": model, "requests": n, "cost": micros_to_dollars(cost)}
         for model, (n, cost) in sorted(models.items(), key=lambda item: -item[1][0])

@@ -167,6 +167,12 @@ class Payments:
             raise BillingNotFound("no such payment", param="payment_id")
         return record
 
+    async def record_event(self, provider: str, event: dict[str, Any]) -> None:
+        """Keep a verified callback's id and type; an event without an id is not kept."""
+        event_id = str(event.get("id") or "")
+        if event_id:
+            await self.store.record_event(provider, event_id, str(event.get("type") or ""))
+
     async def close(self) -> None:
         if self.stripe is not None:
             await self.stripe.close()

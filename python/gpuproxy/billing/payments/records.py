@@ -1,4 +1,5 @@
-"""The `payments` table: one row per payment attempt and its state."""
+"""The `payments` table (one row per payment attempt and its state) and `payment_events`
+(the provider callbacks received)."""
 
 from __future__ import annotations
 
@@ -193,5 +194,16 @@ class PaymentStore:
             payment_id,
             ledger_entry_id,
             external_id,
+            now_ms(),
+        )
+
+    async def record_event(self, provider: str, event_id: str, event_type: str) -> None:
+        """Note a provider callback once; a redelivered event id is left as it is."""
+        await self._db.execute(
+            "INSERT INTO payment_events (provider, event_id, type, received_at) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (provider, event_id) DO NOTHING",
+            provider,
+            event_id,
+            event_type,
             now_ms(),
         )
