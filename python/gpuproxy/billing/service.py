@@ -23,9 +23,9 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from gpuproxy import _core
-from gpuproxy.billing._util import now_ms
 from gpuproxy.billing.accrual import GpuAccrual
 from gpuproxy.billing.alerts import AlertSink
+from gpuproxy.billing.allowances import AllowanceBook
 from gpuproxy.billing.autorenew import AutoRenewer
 from gpuproxy.billing.credits import CreditAccount, load_account
 from gpuproxy.billing.gate import CreditGate
@@ -42,6 +42,7 @@ from gpuproxy.billing.reservation import Reservation
 from gpuproxy.billing.resets import RESETS_CHANNEL
 from gpuproxy.billing.windows import local_windows
 from gpuproxy.billing.writer import LedgerWriter
+from gpuproxy.clock import now_ms
 from gpuproxy.config import Settings
 from gpuproxy.storage.database import Database
 from gpuproxy.storage.kv import KeyValueStore
@@ -220,6 +221,10 @@ class BillingService:
             self.gate.settle(user_id, estimated_micros, 0)
             raise
         return Reservation(self, user_id, estimated_micros, kind, guard)
+
+    def allowance_book(self, size_micros: int) -> AllowanceBook:
+        """Spend allowances for the Rust data plane (`gpuproxy.gateway.billing_port`)."""
+        return AllowanceBook(self, size_micros)
 
     def try_reserve(self, who: Principal | str, estimated_micros: int) -> Reservation | None:
         """`reserve` (a request of kind usage) without awaiting, when everything it checks is
@@ -403,7 +408,7 @@ async def start_billing(services: Services) -> None:
     )
     await billing.start()
     services.billing = billing
-    accounts = getattr(services, "accounts", None)
+    accounts = services.accounts
     if accounts is not None:
         accounts.registration_listeners.append(billing.grant_starting_credit)
     services.shutdown_hooks.append(billing.close)

@@ -13,9 +13,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from typing import Any
 
 from gpuproxy.accounts.keyformat import looks_like_key
+from gpuproxy.asgi_types import Scope
 
 __all__ = [
     "DASHBOARD_PREFIX",
@@ -51,7 +51,7 @@ def cookie_value(headers: list[tuple[bytes, bytes]], name: str) -> str | None:
     return None
 
 
-def dashboard_credential_headers(scope: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+def dashboard_credential_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
     """The headers the accounts middleware authenticates: the request's own, plus the
     session cookie as a Bearer token on /dashboard paths when no credential was sent.
 
