@@ -16,9 +16,9 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from gpuproxy import __version__
-from gpuproxy.accounts.middleware import AuthMiddleware
 from gpuproxy.accounts.startup import start_accounts
 from gpuproxy.agents.service import start_agents
+from gpuproxy.api.auth_middleware import AuthMiddleware
 from gpuproxy.api.errors import EXCEPTION_HANDLERS
 from gpuproxy.api.forwarded import ForwardedClient
 from gpuproxy.api.openapi_errors import SECURITY_COMPONENTS, ErrorDocsPlugin

@@ -17,7 +17,7 @@ from typing import Literal, TypedDict, TypeVar
 
 import msgspec
 
-from gpuproxy._core import DEFAULT_STRATEGY, STRATEGIES
+from gpuproxy._core import DEFAULT_STRATEGY, SPEND_WINDOWS, STRATEGIES
 from gpuproxy.exceptions import ConfigError
 from gpuproxy.money import dollars_to_micros
 from gpuproxy.serving.settings import ServingSettings, read_serving_settings
@@ -36,10 +36,17 @@ LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 SyslogNetwork = Literal["tcp", "udp", "unix", ""]
 JwtAlgorithm = Literal["HS256", "RS256", "EdDSA"]
 
-#: The 17 guard-rail windows of the seeds, in minutes (5 min .. 72 h).
-GUARDRAIL_WINDOWS_MINUTES: tuple[int, ...] = (
-    5, 15, 30, 60, 90, 120, 240, 300, 360, 400, 460, 520, 640, 700, 1440, 2880, 4320,
-)  # fmt: skip
+
+def _window_minutes(name: str) -> int:
+    """Minutes of a spend window name as the core spells it: "5min" -> 5, "48h" -> 2880."""
+    if name.endswith("min"):
+        return int(name.removesuffix("min"))
+    return int(name.removesuffix("h")) * 60
+
+
+#: The 17 guard-rail windows of the seeds, in minutes (5 min .. 72 h), shortest first. The
+#: Rust core owns the list (`_core.SPEND_WINDOWS`); Python derives it rather than repeating it.
+GUARDRAIL_WINDOWS_MINUTES: tuple[int, ...] = tuple(_window_minutes(n) for n in SPEND_WINDOWS)
 
 
 _WEAK_SECRETS = frozenset(

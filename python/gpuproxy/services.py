@@ -1,7 +1,8 @@
 """The process-wide services every handler may use, built once per app at startup.
 
-Handlers receive it through dependency injection (`services: Services`). Areas add
-their long-lived objects as attributes here, created in `start_services`.
+Handlers receive it through dependency injection (`services: Services`). Every area's
+long-lived object is a typed field here, None until that area's startup hook sets it
+(`gpuproxy.app.STARTUP_HOOKS`); `start_services` creates only the storage underneath.
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ from gpuproxy.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from gpuproxy.accounts.service import AccountsService
+    from gpuproxy.agents.service import AgentService
     from gpuproxy.billing.service import BillingService
+    from gpuproxy.gateway.service import Gateway
+    from gpuproxy.gateway.workers import WorkerRegistry
+    from gpuproxy.grpc_api.server import GrpcServer
     from gpuproxy.providers.service import ProvidersService
     from gpuproxy.serving.service import ModelsService
 
@@ -48,6 +53,15 @@ class Services:
     billing: BillingService | None = None
     #: Uploaded models and their ONNX Runtime sessions (set by model serving's startup hook).
     models: ModelsService | None = None
+    #: Workers registered over /ws/workers, shared by the gateway and the providers
+    #: (set by the gateway's startup hook).
+    workers: WorkerRegistry | None = None
+    #: Model pools, prices, usage writer and the Rust data plane's bridge (gateway startup hook).
+    gateway: Gateway | None = None
+    #: The agents' loopback client of the data plane (set by the agents' startup hook).
+    agents: AgentService | None = None
+    #: The gRPC server, when GRPC_PORT is set (set by the gRPC startup hook).
+    grpc: GrpcServer | None = None
 
     def spawn(self, coro: Awaitable[None], name: str) -> asyncio.Task[None]:
         """Run a background coroutine for the app's lifetime; failures are logged, not lost."""

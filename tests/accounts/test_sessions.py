@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import pytest
 
-from gpuproxy.accounts._time import now_ms
 from gpuproxy.accounts.sessions import (
     RefreshToken,
     RotateResult,
@@ -19,6 +18,7 @@ from gpuproxy.accounts.sessions import (
     open_session_store,
 )
 from gpuproxy.accounts.users import UserRepository
+from gpuproxy.clock import now_ms
 from gpuproxy.storage.database import Database
 from gpuproxy.storage.kv import KeyValueStore
 from gpuproxy.storage.migrations import apply_migrations

@@ -9,7 +9,7 @@ from typing import Any
 
 from tests.api.conftest import BASE_ENV, providers_of, running_app, user_factory
 
-from gpuproxy.billing._util import now_ms
+from gpuproxy.clock import now_ms
 from gpuproxy.config import Settings, load_settings
 
 GPU = "/api/v1/gpu/instances"

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from gpuproxy.billing import writer as writer_module
-from gpuproxy.billing._util import now_ms
 from gpuproxy.billing.errors import PaymentRequiredError, QuotaExceededError
 from gpuproxy.billing.ledger import EntryType, Movement, count_entries, list_entries
 from gpuproxy.billing.quotas import Quota
 from gpuproxy.billing.service import BillingService
+from gpuproxy.clock import now_ms
 from gpuproxy.storage.database import Database
 
 from .support import insert_user

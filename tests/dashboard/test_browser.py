@@ -165,7 +165,7 @@ async def test_dashboard_in_a_real_browser(gateway: GatewayServer, evil_site: st
     # without a CSRF token: refused, and no key was made.
     assert "/dashboard/keys" in seen["forged_landing"]
     assert "not signed in" in seen["forged_text"]
-    keys = await gateway.services.accounts.list_api_keys(user.id)  # type: ignore[attr-defined]
+    keys = await gateway.services.accounts.list_api_keys(user.id)  # type: ignore[union-attr]
     assert all(k.name != "forged-by-another-site" for k in keys)
     assert seen["after_sign_out"].endswith("/dashboard/login")
     assert user.email in seen["admin_page"]

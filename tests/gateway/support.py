@@ -66,7 +66,8 @@ class GatewayServer:
 
     @property
     def gateway(self) -> Gateway:
-        gateway: Gateway = self.services.gateway  # type: ignore[attr-defined]
+        gateway = self.services.gateway
+        assert gateway is not None
         return gateway
 
     async def user(self, *, admin: bool = False, priority: int = 0) -> User:
@@ -210,7 +211,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[GatewayServer]:
 
 async def _wait_gateway(services: Services) -> None:
     for _ in range(200):
-        if getattr(services, "gateway", None) is not None:
+        if services.gateway is not None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError("services.gateway was not set at startup")

@@ -63,7 +63,7 @@ def rentals_over(vast: VastAiProvider, db: Database, kv: KeyValueStore, billing:
         providers=registry,
         catalog=OfferCatalog(registry),
         store=InstanceStore(db),
-        hooks=RentalHooks(SimpleNamespace(billing=billing)),  # type: ignore[arg-type]
+        hooks=RentalHooks(SimpleNamespace(billing=billing, workers=None)),  # type: ignore[arg-type]
         bus=EventBus(kv),
         node="test:1",
     )

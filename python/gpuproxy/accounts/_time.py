@@ -1,15 +1,10 @@
-"""Clock helpers: stored times are integer unix milliseconds."""
+"""Account ids (stored times come from `gpuproxy.clock.now_ms`)."""
 
 from __future__ import annotations
 
-import time
 import uuid
 
-__all__ = ["new_id", "now_ms"]
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+__all__ = ["new_id"]
 
 
 def new_id() -> str:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from gpuproxy.accounts._time import now_ms
+from gpuproxy.clock import now_ms
 from gpuproxy.storage.database import Executor, Row
 
 __all__ = ["ApiKey", "ApiKeyRepository", "KeyAuthRow"]

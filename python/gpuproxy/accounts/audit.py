@@ -11,7 +11,8 @@ from typing import Any
 
 import msgspec
 
-from gpuproxy.accounts._time import new_id, now_ms
+from gpuproxy.accounts._time import new_id
+from gpuproxy.clock import now_ms
 from gpuproxy.storage.database import Executor
 
 __all__ = ["AuditEvent", "AuditLog"]

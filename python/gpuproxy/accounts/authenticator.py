@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Final, TypeVar
 
 from gpuproxy.accounts._kverrors import KV_ERRORS
-from gpuproxy.accounts._time import now_ms
 from gpuproxy.accounts.apikeys import ApiKeyRepository, KeyAuthRow
 from gpuproxy.accounts.errors import AuthUnavailable, InvalidToken
 from gpuproxy.accounts.keyformat import looks_like_key, parse_key
@@ -34,6 +33,7 @@ from gpuproxy.accounts.principal import ALL_SCOPES, Principal
 from gpuproxy.accounts.sessions import SessionStore
 from gpuproxy.accounts.tokens import AccessClaims, JwtCodec
 from gpuproxy.accounts.users import UserRepository
+from gpuproxy.clock import now_ms
 
 __all__ = ["MISS", "Authenticator", "credential_from_headers"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from gpuproxy.accounts._time import now_ms
 from gpuproxy.accounts.apikeys import ApiKeyRepository
+from gpuproxy.clock import now_ms
 
 __all__ = ["KeyUsageRecorder"]
 

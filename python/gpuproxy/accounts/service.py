@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from gpuproxy.accounts._kverrors import KV_ERRORS
-from gpuproxy.accounts._time import new_id, now_ms
+from gpuproxy.accounts._time import new_id
 from gpuproxy.accounts.apikeys import ApiKey, ApiKeyRepository
 from gpuproxy.accounts.audit import AuditLog
 from gpuproxy.accounts.authenticator import Authenticator
@@ -50,6 +50,7 @@ from gpuproxy.accounts.sessions import (
 from gpuproxy.accounts.throttle import LoginThrottle
 from gpuproxy.accounts.tokens import IssuedToken, JwtCodec
 from gpuproxy.accounts.users import User, UserRepository
+from gpuproxy.clock import now_ms
 from gpuproxy.config import Settings
 from gpuproxy.storage.database import Database
 from gpuproxy.storage.kv import KeyValueStore
@@ -114,7 +115,7 @@ class AccountsService:
         self.invalidation_listeners: list[Callable[[str, str], None]] = []
         #: Told of every new account after it is stored (billing grants the starting
         #: credit); a failing listener is logged and does not undo the registration.
-        self.registration_listeners: list[Callable[[User], Awaitable[None]]] = []
+        self.registration_listeners: list[Callable[[User], Awaitable[object]]] = []
         self.authenticator = Authenticator(
             users=self.users,
             keys=self.keys,

@@ -6,8 +6,9 @@ from typing import Any
 
 import msgspec
 
-from gpuproxy.accounts._time import new_id, now_ms
+from gpuproxy.accounts._time import new_id
 from gpuproxy.accounts.errors import EmailTaken
+from gpuproxy.clock import now_ms
 from gpuproxy.storage.database import Executor, Row
 
 __all__ = ["User", "UserRepository"]

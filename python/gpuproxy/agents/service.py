@@ -25,8 +25,8 @@ class AgentService:
 
 
 def agents_of(services: Services) -> AgentService:
-    agents = getattr(services, "agents", None)
-    if not isinstance(agents, AgentService):
+    agents = services.agents
+    if agents is None:
         return AgentService(data_plane=None)
     return agents
 
@@ -47,9 +47,8 @@ async def start_agents(services: Services) -> None:
     listen = os.environ.get(LISTEN_ENV)
     client = None
     if listen:
-        gateway = getattr(services, "gateway", None)
-        bridge = getattr(gateway, "data_plane", None)
-        port = getattr(getattr(bridge, "core", None), "port", None)
-        client = DataPlaneClient.from_listen(listen, port if isinstance(port, int) else None)
+        bridge = None if services.gateway is None else services.gateway.data_plane
+        port = None if bridge is None else bridge.core.port
+        client = DataPlaneClient.from_listen(listen, port)
         services.shutdown_hooks.append(client.aclose)
-    services.agents = AgentService(data_plane=client)  # type: ignore[attr-defined]
+    services.agents = AgentService(data_plane=client)

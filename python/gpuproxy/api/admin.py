@@ -11,7 +11,6 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from gpuproxy.accounts._time import now_ms
 from gpuproxy.accounts.errors import NotFound
 from gpuproxy.accounts.service import AccountsService
 from gpuproxy.accounts.users import User
@@ -35,6 +34,7 @@ from gpuproxy.api.auth_schemas import (
 )
 from gpuproxy.api.deps import ServicesDep
 from gpuproxy.api.guards import principal_of, requires_admin
+from gpuproxy.clock import now_ms
 
 __all__ = ["AdminController"]
 

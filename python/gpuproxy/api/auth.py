@@ -9,7 +9,6 @@ from litestar import Controller, Request, delete, get, post
 from litestar.params import JSONBody, PathParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from gpuproxy.accounts._time import now_ms
 from gpuproxy.api.accounts_http import (
     accounts_of,
     client_ip,
@@ -36,6 +35,7 @@ from gpuproxy.api.auth_schemas import (
 )
 from gpuproxy.api.deps import ServicesDep
 from gpuproxy.api.guards import principal_of, requires_auth, requires_key_management
+from gpuproxy.clock import now_ms
 
 __all__ = ["AuthController"]
 

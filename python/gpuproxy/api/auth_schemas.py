@@ -45,7 +45,7 @@ __all__ = [
     "user_out",
 ]
 
-Scope = Literal["inference", "gpu", "billing", "admin", "keys"]
+KeyScope = Literal["inference", "gpu", "billing", "admin", "keys"]
 Email = Annotated[str, Meta(min_length=3, max_length=254, examples=["user@example.com"])]
 Password = Annotated[str, Meta(min_length=10, max_length=1024)]
 Name = Annotated[str, Meta(max_length=200)]
@@ -90,7 +90,7 @@ class CreateApiKey(msgspec.Struct, kw_only=True):
     name: Annotated[str, Meta(min_length=1, max_length=200)]
     #: Defaults to inference, gpu and billing (a key creating a key: those it holds);
     #: `admin` only for admin accounts; `keys` lets the key manage keys.
-    scopes: list[Scope] | None = None
+    scopes: list[KeyScope] | None = None
     #: This key's own, tighter limit: at most the account's limit, which all of the
     #: account's keys share. Without it the key has only the account's limit.
     rate_limit_per_minute: RateLimit | None = None

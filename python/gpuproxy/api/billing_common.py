@@ -31,10 +31,9 @@ Amount = Decimal
 
 
 def billing_of(services: Services) -> BillingService:
-    billing = getattr(services, "billing", None)
+    billing = services.billing
     if billing is None:
         raise ProviderNotConfigured("the billing service is not running")
-    assert isinstance(billing, BillingService)
     return billing
 
 

@@ -9,7 +9,7 @@ anything before it came from the client.
 
 from __future__ import annotations
 
-from typing import Any
+from gpuproxy.asgi_types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["ForwardedClient", "last_forwarded_for"]
 
@@ -28,10 +28,10 @@ def last_forwarded_for(headers: list[tuple[bytes, bytes]]) -> str | None:
 class ForwardedClient:
     __slots__ = ("app",)
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
             client = last_forwarded_for(scope["headers"])
             if client is not None:

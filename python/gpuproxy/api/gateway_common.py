@@ -16,8 +16,8 @@ __all__ = ["GATEWAY_EXCEPTION_HANDLERS", "gateway_of"]
 
 def gateway_of(services: Services) -> Gateway:
     """`services.gateway`, or 503 while it is not running."""
-    gateway = getattr(services, "gateway", None)
-    if not isinstance(gateway, Gateway):
+    gateway = services.gateway
+    if gateway is None:
         raise GatewayError(503, "the inference gateway is not running", code="not_ready")
     return gateway
 

@@ -34,7 +34,7 @@ _TYPES = ("server", "provider", "all")
 async def server_loads(service: ProvidersService, principal: Principal) -> list[InstanceLoad]:
     """The load of every live instance `principal` may see (REST and gRPC)."""
     records = await service.store.list_live()
-    registry = getattr(service.services, "workers", None)
+    registry = service.services.workers
     workers = registry.workers() if registry is not None else []
     return instance_loads(principal, records, pools=service.pools().values(), workers=workers)
 

@@ -10,8 +10,8 @@ import logging
 import re
 import time
 import uuid
-from typing import Any
 
+from gpuproxy.asgi_types import ASGIApp, Message, Receive, Scope, Send
 from gpuproxy.logs import REQUEST_ID
 
 __all__ = ["RequestIdMiddleware", "valid_request_id"]
@@ -25,12 +25,6 @@ access_log = logging.getLogger("gpuproxy.access")
 def valid_request_id(value: bytes) -> bool:
     """A caller's X-Request-ID is kept when short and printable (else a new one is made)."""
     return _VALID.match(value) is not None
-
-
-Scope = dict[str, Any]
-Receive = Any
-Send = Any
-ASGIApp = Any
 
 
 class RequestIdMiddleware:
@@ -56,7 +50,7 @@ class RequestIdMiddleware:
         status_holder: list[int] = [0]
         encoded = request_id.encode()
 
-        async def send_with_id(message: dict[str, Any]) -> None:
+        async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder[0] = message["status"]
                 message["headers"] = [*message.get("headers", ()), (_HEADER, encoded)]

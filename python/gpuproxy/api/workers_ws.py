@@ -18,6 +18,7 @@ from litestar import Litestar, WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
 from gpuproxy.gateway.workers import RegistrationError, WorkerRegistry
+from gpuproxy.services import Services
 from gpuproxy.worker.protocol import (
     MAX_FRAME_BYTES,
     WORKERS_CONNECT_PATH,
@@ -41,8 +42,9 @@ _POLICY_VIOLATION = 1008
 def registry_of(app: Litestar) -> WorkerRegistry:
     """The app's WorkerRegistry: `services.workers` when the services carry one, else
     `app.state.worker_registry` (created on first use)."""
-    registry = getattr(app.state.get("services"), "workers", None)
-    if not isinstance(registry, WorkerRegistry):
+    services = app.state.get("services")
+    registry = services.workers if isinstance(services, Services) else None
+    if registry is None:
         registry = app.state.get("worker_registry")
     if not isinstance(registry, WorkerRegistry):
         registry = WorkerRegistry()

@@ -1,19 +1,16 @@
-"""Small shared helpers: ids, clocks, JSON."""
+"""Small shared helpers: ids, JSON."""
 
 from __future__ import annotations
 
 import itertools
 import json
 import os
-import time
 from typing import Any
 
+from gpuproxy.clock import now_ms
+
+# now_ms stays importable from here for modules not yet moved to gpuproxy.clock.
 __all__ = ["dumps", "loads_object", "new_id", "now_ms"]
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
 
 #: Orders ids made in the same millisecond by this process (listings sort by id).
 _sequence = itertools.count()

@@ -20,10 +20,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from gpuproxy.billing._util import now_ms
 from gpuproxy.billing.guardrails import GuardHold, GuardRails
 from gpuproxy.billing.ledger import EntryType, Movement, Posted, post_in
 from gpuproxy.billing.quotas import Quotas
+from gpuproxy.clock import now_ms
 from gpuproxy.storage.database import Database, Executor, Row
 from gpuproxy.storage.retry import retry_transient
 

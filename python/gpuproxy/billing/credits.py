@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gpuproxy.billing._util import now_ms
+from gpuproxy.clock import now_ms
 from gpuproxy.money import micros_to_dollars
 from gpuproxy.storage.database import Database, Row
 

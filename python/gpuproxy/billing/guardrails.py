@@ -20,7 +20,6 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from gpuproxy.billing._util import now_ms
 from gpuproxy.billing.alerts import AlertSink
 from gpuproxy.billing.errors import PaymentRequiredError, Violation
 from gpuproxy.billing.resets import RESETS_CHANNEL, record_reset, resets_since
@@ -33,6 +32,7 @@ from gpuproxy.billing.windows import (
     window_minutes,
     window_name,
 )
+from gpuproxy.clock import now_ms
 from gpuproxy.config import Settings
 from gpuproxy.exceptions import SpendLimitExceeded
 from gpuproxy.money import micros_to_dollars

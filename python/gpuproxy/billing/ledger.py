@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from gpuproxy.billing._util import dumps, loads_object, new_id, now_ms
+from gpuproxy.billing._util import dumps, loads_object, new_id
 from gpuproxy.billing.errors import BillingConflict, PaymentRequiredError
+from gpuproxy.clock import now_ms
 from gpuproxy.money import micros_to_dollars
 from gpuproxy.storage.database import Database, Executor, Row
 

@@ -12,7 +12,8 @@ import json
 import logging
 from typing import Any
 
-from gpuproxy.billing._util import dumps, loads_object, new_id, now_ms
+from gpuproxy.billing._util import dumps, loads_object, new_id
+from gpuproxy.clock import now_ms
 from gpuproxy.storage.database import Database
 from gpuproxy.storage.kv import KeyValueStore
 

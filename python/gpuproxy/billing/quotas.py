@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from gpuproxy.billing._util import now_ms
 from gpuproxy.billing.errors import QuotaExceededError
+from gpuproxy.clock import now_ms
 from gpuproxy.storage.database import Database, Executor
 from gpuproxy.storage.kv import KeyValueStore
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gpuproxy.billing._util import now_ms
+from gpuproxy.clock import now_ms
 from gpuproxy.storage.database import Database
 
 __all__ = ["Mismatch", "reconcile"]

@@ -11,8 +11,8 @@ ledger (after the last reset): what the admin CLI shows when no shared windows e
 
 from __future__ import annotations
 
-from gpuproxy.billing._util import now_ms
 from gpuproxy.billing.windows import WINDOW_NAMES, window_minutes
+from gpuproxy.clock import now_ms
 from gpuproxy.storage.database import Database
 
 __all__ = ["RESETS_CHANNEL", "ledger_spending", "record_reset", "resets_since"]

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from gpuproxy import _core
 from gpuproxy.accounts.users import UserRepository
-from gpuproxy.billing._util import now_ms
 from gpuproxy.billing.accrual import GpuAccrual
 from gpuproxy.billing.alerts import AlertSink
+from gpuproxy.billing.allowances import AllowanceBook
 from gpuproxy.billing.autorenew import AutoRenewer
 from gpuproxy.billing.credits import CreditAccount, load_account
 from gpuproxy.billing.gate import CreditGate
@@ -43,6 +43,7 @@ from gpuproxy.billing.reservation import Reservation
 from gpuproxy.billing.resets import RESETS_CHANNEL
 from gpuproxy.billing.windows import local_windows
 from gpuproxy.billing.writer import LedgerWriter
+from gpuproxy.clock import now_ms
 from gpuproxy.config import Settings
 from gpuproxy.storage.database import Database
 from gpuproxy.storage.kv import KeyValueStore
@@ -223,6 +224,10 @@ class BillingService:
             self.gate.settle(user_id, estimated_micros, 0)
             raise
         return Reservation(self, user_id, estimated_micros, kind, guard)
+
+    def allowance_book(self, size_micros: int) -> AllowanceBook:
+        """Spend allowances for the Rust data plane (`gpuproxy.gateway.billing_port`)."""
+        return AllowanceBook(self, size_micros)
 
     def try_reserve(self, who: Principal | str, estimated_micros: int) -> Reservation | None:
         """`reserve` (a request of kind usage) without awaiting, when everything it checks is
@@ -406,7 +411,7 @@ async def start_billing(services: Services) -> None:
     )
     await billing.start()
     services.billing = billing
-    accounts = getattr(services, "accounts", None)
+    accounts = services.accounts
     if accounts is not None:
         accounts.registration_listeners.append(billing.grant_starting_credit)
     services.shutdown_hooks.append(billing.close)

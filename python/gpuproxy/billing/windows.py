@@ -33,7 +33,8 @@ def window_name(minutes: int) -> str:
     return f"{minutes // 60}h" if minutes > 1440 else f"{minutes}min"
 
 
-WINDOW_NAMES: tuple[str, ...] = tuple(window_name(m) for m in GUARDRAIL_WINDOWS_MINUTES)
+#: The names of the 17 windows, shortest first: the core's list (`config` derives the minutes).
+WINDOW_NAMES: tuple[str, ...] = _core.SPEND_WINDOWS
 _MINUTES = dict(zip(WINDOW_NAMES, GUARDRAIL_WINDOWS_MINUTES, strict=True))
 
 

@@ -18,9 +18,9 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gpuproxy.billing._util import now_ms
 from gpuproxy.billing.gate import CreditGate
 from gpuproxy.billing.ledger import EntryType, Movement, Posted, post_in
+from gpuproxy.clock import now_ms
 from gpuproxy.storage.database import Database, Executor
 from gpuproxy.storage.retry import is_transient, retry_transient
 

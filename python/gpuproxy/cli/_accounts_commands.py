@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,6 +17,7 @@ from gpuproxy.accounts.principal import Principal
 from gpuproxy.accounts.service import AccountsService
 from gpuproxy.accounts.users import User
 from gpuproxy.cli._output import emit, format_ms
+from gpuproxy.clock import now_ms
 from gpuproxy.config import load_settings
 from gpuproxy.storage.database import open_database
 from gpuproxy.storage.kv import open_kv
@@ -98,7 +98,7 @@ async def cmd_make_admin(args: argparse.Namespace) -> int:
 
 async def _gateway_usage(accounts: AccountsService, user_id: str) -> dict[str, Any] | None:
     """Inference totals from the gateway's usage table (absent in older schemas)."""
-    now = int(time.time() * 1000)
+    now = now_ms()
     totals: dict[str, Any] = {}
     try:
         for label, since in (("24h", now - 86_400_000), ("30d", now - 30 * 86_400_000)):
@@ -126,7 +126,7 @@ async def cmd_usage(args: argparse.Namespace) -> int:
         user = await user_by_email(accounts, args.email)
         keys = await accounts.list_api_keys(user.id)
         gateway = await _gateway_usage(accounts, user.id)
-    now = int(time.time() * 1000)
+    now = now_ms()
     key_rows = [
         {
             "id": k.id,

@@ -2,8 +2,8 @@
 script and stylesheet, all shipped inside the package (no CDN, no Node at run time).
 
 The browser signs in with the accounts service's login; the access token lives in an
-HttpOnly, SameSite=Strict cookie that the accounts middleware accepts on /dashboard paths
-only (`session`), and every state-changing form carries a CSRF token bound to that
+HttpOnly, SameSite=Strict cookie that the authentication middleware accepts on /dashboard
+paths only (`session`), and every state-changing form carries a CSRF token bound to that
 session. The route handlers are in `gpuproxy.dashboard.routes` (mounted by `api.routes`).
 """
 

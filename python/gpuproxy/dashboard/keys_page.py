@@ -10,11 +10,11 @@ from typing import Any
 from litestar import Request, Response, get, post
 from litestar.response import Redirect
 
-from gpuproxy.accounts._time import now_ms
 from gpuproxy.accounts.principal import ALL_SCOPES, Principal
 from gpuproxy.api.accounts_http import accounts_of, client_ip
 from gpuproxy.api.auth_schemas import key_out
 from gpuproxy.api.deps import ServicesDep
+from gpuproxy.clock import now_ms
 from gpuproxy.dashboard.render import SECURITY_HEADERS, page
 from gpuproxy.dashboard.session import DASHBOARD_PREFIX
 from gpuproxy.dashboard.web import DashboardController, PathId, check_csrf, checked_form, signed_in

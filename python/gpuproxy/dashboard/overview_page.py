@@ -45,7 +45,7 @@ _Range = Annotated[str | None, QueryParameter(name="range", max_length=8)]
 
 def _gateway_numbers(services: Services) -> dict[str, Any]:
     """Operator numbers: only for administrators (they span every account)."""
-    gateway = getattr(services, "gateway", None)
+    gateway = services.gateway
     if gateway is None:
         return {}
     numbers: dict[str, Any] = {"workers": len(gateway.registry.workers())}

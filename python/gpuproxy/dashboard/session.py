@@ -1,5 +1,6 @@
 """The dashboard's browser session: its cookies, the CSRF tokens bound to them, and the
-credential the accounts middleware reads from the session cookie.
+credential the authentication middleware (`gpuproxy.api.auth_middleware`) reads from the
+session cookie.
 
 Why a cookie at all: the pages are plain links and forms, so the browser must present the
 credential by itself. It is the access token the login API issues (same session, same
@@ -13,9 +14,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from typing import Any
 
 from gpuproxy.accounts.keyformat import looks_like_key
+from gpuproxy.asgi_types import Scope
 
 __all__ = [
     "DASHBOARD_PREFIX",
@@ -51,8 +52,8 @@ def cookie_value(headers: list[tuple[bytes, bytes]], name: str) -> str | None:
     return None
 
 
-def dashboard_credential_headers(scope: dict[str, Any]) -> list[tuple[bytes, bytes]]:
-    """The headers the accounts middleware authenticates: the request's own, plus the
+def dashboard_credential_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
+    """The headers the authentication middleware authenticates: the request's own, plus the
     session cookie as a Bearer token on /dashboard paths when no credential was sent.
 
     Only a JWT is taken from the cookie: an API key there (set by hand or by a script) is

@@ -45,7 +45,7 @@ def _row(name: str, summary: dict[str, Any], window_s: int) -> dict[str, Any]:
 
 def traffic(services: Services, principal: Principal, chosen: str) -> dict[str, Any]:
     window_s = RANGES[chosen]
-    gateway = getattr(services, "gateway", None)
+    gateway = services.gateway
     rows: list[dict[str, Any]] = []
     if gateway is not None:
         metrics = gateway.metrics

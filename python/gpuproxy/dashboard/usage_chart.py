@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from gpuproxy.accounts.principal import Principal
+from gpuproxy.clock import now_ms
 from gpuproxy.exceptions import ApiError
 from gpuproxy.gateway.usage_queries import usage_buckets
 from gpuproxy.money import micros_to_dollars
@@ -57,9 +58,9 @@ def _bars(counts: list[int], width_ms: int, start_ms: int) -> list[dict[str, Any
 
 async def usage_trend(db: Database, principal: Principal, chosen: str) -> dict[str, Any]:
     width_ms, buckets = TRENDS[chosen]
-    now_ms = int(time.time() * 1000)
+    now = now_ms()
     # Whole buckets ending with the current one, so a bar always covers the same span.
-    start_ms = (now_ms // width_ms - buckets + 1) * width_ms
+    start_ms = (now // width_ms - buckets + 1) * width_ms
     rows = await usage_buckets(
         db,
         start_ms=start_ms,

@@ -19,7 +19,7 @@ def _utilisation(metrics: list[Any]) -> str:
 
 
 def workers_table(services: Services) -> list[dict[str, Any]]:
-    gateway = getattr(services, "gateway", None)
+    gateway = services.gateway
     if gateway is None:
         return []
     now = time.time()

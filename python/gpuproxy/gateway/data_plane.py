@@ -28,13 +28,14 @@ from gpuproxy import _core
 from gpuproxy.accounts.errors import AuthUnavailable
 from gpuproxy.accounts.ratelimit.gcra import GCRA_SCRIPT
 from gpuproxy.accounts.tokens import ISSUER
-from gpuproxy.billing.allowances import AllowanceBook
 from gpuproxy.exceptions import ApiError
 from gpuproxy.gateway.errors import error_json
 from gpuproxy.gateway.tracing import RequestTracer, otlp_provider
 from gpuproxy.logs import REQUEST_ID
 
 if TYPE_CHECKING:
+    from gpuproxy.accounts.service import AccountsService
+    from gpuproxy.gateway.billing_port import SpendAllowances
     from gpuproxy.gateway.service import Gateway
     from gpuproxy.services import Services
 
@@ -95,10 +96,10 @@ class DataPlaneBridge:
         accounts = services.accounts
         if accounts is None:
             raise RuntimeError("the data plane needs the accounts service (start it first)")
-        self.accounts: Any = accounts
+        self.accounts: AccountsService = accounts
         billing = gateway.billing
-        self.allowances = (
-            AllowanceBook(billing, settings.gateway_allowance_micros) if billing else None
+        self.allowances: SpendAllowances | None = (
+            billing.allowance_book(settings.gateway_allowance_micros) if billing else None
         )
         self.allowance_ttl_s = settings.gateway_allowance_ttl_ms / 1000
         rates = accounts.limiter
@@ -370,7 +371,7 @@ class DataPlaneBridge:
 async def start_data_plane(services: Services) -> None:
     """STARTUP_HOOKS entry: serve the hot routes in Rust when the daemon asked for it."""
     listen = os.environ.get(LISTEN_ENV)
-    gateway = getattr(services, "gateway", None)
+    gateway = services.gateway
     if not listen or gateway is None:
         return
     host, port = _split_listen(listen)

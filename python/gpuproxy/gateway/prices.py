@@ -15,11 +15,11 @@ other instances reload too).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import msgspec
 
+from gpuproxy.clock import now_ms
 from gpuproxy.storage.database import Database
 
 __all__ = ["PRICES_CHANNEL", "ModelPrice", "PriceBook", "cost_micros"]
@@ -84,7 +84,7 @@ class PriceBook:
     async def set(self, model: str, input_micros: int, output_micros: int, by: str) -> ModelPrice:
         if input_micros < 0 or output_micros < 0:
             raise ValueError("prices cannot be negative")
-        now = int(time.time() * 1000)
+        now = now_ms()
         await self._db.execute(
             "INSERT INTO model_prices (model, input_micros_per_mtok, output_micros_per_mtok, "
             "updated_at, updated_by) VALUES ($1, $2, $3, $4, $5) "

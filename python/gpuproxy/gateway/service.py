@@ -28,6 +28,9 @@ from gpuproxy.storage.pubsub import follow
 
 if TYPE_CHECKING:
     from gpuproxy.config import Settings
+    from gpuproxy.gateway.billing_port import GatewayBilling
+    from gpuproxy.gateway.data_plane import DataPlaneBridge
+    from gpuproxy.providers.service import ProvidersService
     from gpuproxy.services import Services
 
 __all__ = ["Gateway", "start_gateway"]
@@ -79,17 +82,17 @@ class Gateway:
         )
         self._unsubscribe: Any = None
         #: the Rust data plane serving the hot routes (`gateway.data_plane`), when running
-        self.data_plane: Any = None
+        self.data_plane: DataPlaneBridge | None = None
 
     # -- collaborators other areas provide (None when absent) ---------------------------------
 
     @property
-    def billing(self) -> Any:
-        return getattr(self.services, "billing", None)
+    def billing(self) -> GatewayBilling | None:
+        return self.services.billing
 
     @property
-    def providers(self) -> Any:
-        return getattr(self.services, "providers", None)
+    def providers(self) -> ProvidersService | None:
+        return self.services.providers
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -165,11 +168,11 @@ class Gateway:
 
 def _registry_of(services: Services) -> WorkerRegistry:
     """The app's worker registry (`services.workers`), created here when nobody did."""
-    registry = getattr(services, "workers", None)
+    registry = services.workers
     if isinstance(registry, WorkerRegistry):
         return registry
     registry = WorkerRegistry(kv=services.kv, address_policy=worker_address_policy(services))
-    services.workers = registry  # type: ignore[attr-defined]
+    services.workers = registry
     registry.start()
     services.shutdown_hooks.append(registry.stop)
     return registry
@@ -179,7 +182,7 @@ async def start_gateway(services: Services) -> None:
     """Startup hook: build `services.gateway` and follow the worker registry."""
     gateway = Gateway(services, _registry_of(services))
     await gateway.start()
-    services.gateway = gateway  # type: ignore[attr-defined]
+    services.gateway = gateway
     services.shutdown_hooks.append(gateway.close)
 
 
@@ -189,7 +192,7 @@ def worker_address_policy(services: Services) -> WorkerAddressPolicy:
     workers, public addresses and WORKER_ALLOWED_NETWORKS."""
 
     async def instance_endpoint(instance_id: str) -> str | None:
-        providers = getattr(services, "providers", None)
+        providers = services.providers
         if providers is None:
             return None
         record = await providers.store.get(instance_id)

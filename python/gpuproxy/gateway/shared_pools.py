@@ -6,10 +6,10 @@ Changes are published on the key-value store so every proxy process reloads them
 from __future__ import annotations
 
 import re
-import time
 
 import msgspec
 
+from gpuproxy.clock import now_ms
 from gpuproxy.gateway.errors import GatewayError
 from gpuproxy.gateway.pools import SharedPoolConfig
 from gpuproxy.storage.database import Database
@@ -55,7 +55,7 @@ class SharedPoolStore:
             config.owner_id,
             msgspec.json.encode(list(config.models)).decode(),
             by,
-            int(time.time() * 1000),
+            now_ms(),
         )
 
     async def delete(self, name: str) -> bool:

@@ -1,7 +1,7 @@
 """Who is calling an RPC: the same credentials, principals, rate limits and scopes as REST.
 
 Metadata keys are HTTP header names (`authorization: Bearer <JWT or API key>`,
-`x-api-key`), so the HTTP path's one decision (`gpuproxy.accounts.middleware.admit`:
+`x-api-key`), so the HTTP path's one decision (`gpuproxy.accounts.admission.admit`:
 authenticate, then count the request against the caller's rate limits) is reused as is.
 """
 
@@ -11,8 +11,8 @@ from typing import Any
 
 import grpc
 
+from gpuproxy.accounts.admission import admit
 from gpuproxy.accounts.authenticator import credential_from_headers
-from gpuproxy.accounts.middleware import admit
 from gpuproxy.accounts.principal import Principal
 from gpuproxy.grpc_api.errors import StatusError, grpc_code
 from gpuproxy.services import Services

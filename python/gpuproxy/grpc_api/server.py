@@ -128,5 +128,5 @@ async def start_grpc(services: Services) -> None:
         return
     server = GrpcServer(services, settings.host, settings.grpc_port)
     await server.start()
-    services.grpc = server  # type: ignore[attr-defined]
+    services.grpc = server
     services.shutdown_hooks.append(server.close)

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import msgspec
 
+from gpuproxy.clock import now_ms
 from gpuproxy.providers.errors import ProviderError
 from gpuproxy.providers.events import EventBus
 from gpuproxy.providers.instances import InstanceRecord
@@ -102,7 +103,7 @@ class AvailabilityPoller:
         filters = OfferFilters(limit=1000)
         listing = await self.rentals.catalog.search(filters, fresh=True)
         failures = {f.provider: f for f in listing.errors}
-        now = int(time.time() * 1000)
+        now = now_ms()
         changed: list[ProviderAvailability] = []
         for name in self.rentals.providers:
             # Offers without a valid price are listed but not available to rent.

@@ -12,12 +12,12 @@ it stays within the process. Events are JSON objects tagged by `type`:
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final
 
 import msgspec
 
+from gpuproxy.clock import now_ms
 from gpuproxy.storage.kv import KeyValueStore
 from gpuproxy.storage.pubsub import follow
 
@@ -42,7 +42,7 @@ class EventBus:
 
     async def publish(self, event: dict[str, Any]) -> None:
         """Publish one event; a failing store is logged, never raised (events are best effort)."""
-        event.setdefault("ts", int(time.time() * 1000))
+        event.setdefault("ts", now_ms())
         try:
             await self.kv.publish(EVENTS_CHANNEL, msgspec.json.encode(event))
         except Exception:

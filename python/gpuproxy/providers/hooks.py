@@ -22,6 +22,7 @@ from gpuproxy.providers.records import Offer
 
 if TYPE_CHECKING:
     from gpuproxy.accounts.principal import Principal
+    from gpuproxy.billing.service import BillingService
     from gpuproxy.services import Services
 
 __all__ = ["RentalHooks", "proxy_url_of"]
@@ -54,8 +55,8 @@ class RentalHooks:
         self.services = services
         self._holds: dict[str, Any] = {}
 
-    def _billing(self) -> Any:
-        return getattr(self.services, "billing", None)
+    def _billing(self) -> BillingService | None:
+        return self.services.billing
 
     async def authorize(self, principal: Principal, offer: Offer, record_id: str) -> str | None:
         """Check quota, credits and guard rails and hold the first hour.
@@ -118,9 +119,8 @@ class RentalHooks:
         self, principal: Principal, record: InstanceRecord
     ) -> tuple[str, str] | None:
         """(one-time token, proxy URL) for the worker agent on the instance, when registered."""
-        workers = getattr(self.services, "workers", None)
-        issue = getattr(workers, "issue_token", None)
-        if issue is None:
+        workers = self.services.workers
+        if workers is None:
             return None
-        token: str = await issue(owner_id=principal.user_id, instance_id=record.id)
+        token = await workers.issue_token(owner_id=principal.user_id, instance_id=record.id)
         return token, proxy_url_of(self.services)

@@ -7,12 +7,12 @@ keeps its row (status "destroyed") as billing history.
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
 import msgspec
 
+from gpuproxy.clock import now_ms
 from gpuproxy.providers.params import RentConfig
 from gpuproxy.providers.records import Instance, Offer
 from gpuproxy.storage.database import Database, Row
@@ -37,10 +37,6 @@ _COLUMNS = (
     "price_per_hour, location, status, status_message, endpoint, config, reservation_id, "
     "billing_ref, node, created_at, updated_at, running_at, destroyed_at"
 )
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class InstanceRecord(msgspec.Struct, kw_only=True, frozen=True):

@@ -20,11 +20,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from gpuproxy import _core
+from gpuproxy.clock import now_ms
 from gpuproxy.providers.availability import AvailabilityPoller
 from gpuproxy.providers.errors import InvalidRequest, ProviderError
 from gpuproxy.providers.events import EventBus
 from gpuproxy.providers.hooks import RentalHooks
-from gpuproxy.providers.instances import InstanceStore, now_ms
+from gpuproxy.providers.instances import InstanceStore
 from gpuproxy.providers.listing import OfferCatalog
 from gpuproxy.providers.orphans import LONGEST_RENT_S, OrphanReaper
 from gpuproxy.providers.registry import ProviderRegistry, build_providers
@@ -93,7 +94,7 @@ class ProvidersService:
     async def start(self) -> None:
         await self.reap_orphans()
         await self.strategy()
-        billing = getattr(self.services, "billing", None)
+        billing = self.services.billing
         if billing is not None:
             billing.accrual.on_exceeded.append(self._billing_exceeded)
         self._poller_task = self.services.supervise("gpu-availability-poller", self.poller.run)

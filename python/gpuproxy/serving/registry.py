@@ -7,11 +7,11 @@ caller sees their own models and public ones; a model is addressed by id, or by 
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import msgspec
 
+from gpuproxy.clock import now_ms
 from gpuproxy.money import micros_to_dollars
 from gpuproxy.serving.errors import ModelError
 from gpuproxy.serving.formats import TensorSpec
@@ -129,7 +129,7 @@ class ModelRegistry:
                 _encode(record.inputs).decode(),
                 _encode(record.outputs).decode(),
                 record.price_per_call_micros,
-                record.created_at or int(time.time() * 1000),
+                record.created_at or now_ms(),
             )
             return record
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from gpuproxy.clock import now_ms
 from gpuproxy.exceptions import ApiError
 from gpuproxy.money import dollars_to_micros
 from gpuproxy.serving.batching import Batcher, batchable
@@ -94,7 +95,7 @@ class ModelsService:
                 inputs=prepared.inputs,
                 outputs=prepared.outputs,
                 price_per_call_micros=price,
-                created_at=int(time.time() * 1000),
+                created_at=now_ms(),
             )
             quota = Quota(self.settings.max_models_per_user, self.settings.max_bytes_per_user)
             record = await self.registry.insert(record, quota)

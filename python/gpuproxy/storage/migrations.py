@@ -10,10 +10,10 @@ error names the file and the statement.
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from gpuproxy.clock import now_ms
 from gpuproxy.exceptions import GpuProxyError
 from gpuproxy.storage.database import Database, Executor
 
@@ -162,7 +162,7 @@ async def apply_migrations(db: Database, directory: Path | None = None) -> list[
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
                 migration.version,
                 migration.name,
-                int(time.time() * 1000),
+                now_ms(),
             )
         applied.append(migration.path.name)
     return applied

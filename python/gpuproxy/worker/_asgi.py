@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import msgspec
 
-__all__ = ["BodyTooLarge", "Receive", "Responder", "Scope", "Send", "openai_error", "read_body"]
+from gpuproxy.asgi_types import Receive, Send
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+__all__ = ["BodyTooLarge", "Responder", "openai_error", "read_body"]
 
 _json = msgspec.json.Encoder()
 

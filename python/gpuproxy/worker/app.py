@@ -16,15 +16,8 @@ from typing import Any, Protocol
 
 import msgspec
 
-from gpuproxy.worker._asgi import (
-    BodyTooLarge,
-    Receive,
-    Responder,
-    Scope,
-    Send,
-    openai_error,
-    read_body,
-)
+from gpuproxy.asgi_types import Receive, Scope, Send
+from gpuproxy.worker._asgi import BodyTooLarge, Responder, openai_error, read_body
 from gpuproxy.worker.gpu import GpuProbe
 from gpuproxy.worker.serve_auth import authorized
 from gpuproxy.worker.simulate import RequestError, SimulateBackend

@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gpuproxy.billing._util import dumps, loads_object, new_id, now_ms
+from gpuproxy.billing._util import dumps, loads_object, new_id
 from gpuproxy.billing.errors import BillingConflict
+from gpuproxy.clock import now_ms
 from gpuproxy.money import micros_to_dollars
 from gpuproxy.storage.database import Database, Executor, Row
 
