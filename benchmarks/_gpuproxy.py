@@ -10,7 +10,8 @@ Governance ON: API-key auth; per-user rate limit (RATE_LIMIT_PER_MINUTE at its m
 windows (GUARDRAILS_ENABLED, limits far above what the run can spend); the credit gate
 (CREDITS_ENFORCED, each new account holds 1,000,000 USD of credit); non-zero token
 prices, so each request reserves its estimated cost and commits the actual one; metering
-and batched usage rows. OFF: rate limit unlimited (0), guard rails and credit gate disabled, zero prices.
+and batched usage rows. OFF: rate limit unlimited (0), guard rails and credit gate
+disabled, zero prices.
 API-key auth and metering have no switch in this build and stay on in both.
 """
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from gpuproxy.accounts._time import new_id
+from gpuproxy.accounts._ids import new_id
 from gpuproxy.clock import now_ms
 from gpuproxy.storage.database import Executor
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import msgspec
 
+from gpuproxy.accounts._ids import new_id
 from gpuproxy.accounts._kverrors import KV_ERRORS
-from gpuproxy.accounts._time import new_id
 from gpuproxy.accounts.apikeys import ApiKey, ApiKeyRepository
 from gpuproxy.accounts.audit import AuditLog
 from gpuproxy.accounts.authenticator import Authenticator

@@ -25,6 +25,7 @@ from gpuproxy.billing.credits import update_account
 from gpuproxy.billing.errors import InvalidBillingInput
 from gpuproxy.billing.reconcile import reconcile
 from gpuproxy.billing.service import BillingService
+from gpuproxy.services import Services
 
 __all__ = ["BillingAdminController"]
 
@@ -57,8 +58,8 @@ async def _audit(
 ) -> None:
     """Admin money actions go to the accounts audit log as well as the ledger row."""
     principal = principal_of(request)
-    accounts = getattr(request.app.state.services, "accounts", None)
-    audit = getattr(accounts, "audit", None)
+    services: Services = request.app.state.services
+    audit = services.accounts.audit if services.accounts is not None else None
     if audit is None:
         log.info("audit %s by %s on %s", action, principal.user_id, target)
         return

@@ -9,8 +9,7 @@ from typing import Any
 
 from gpuproxy.clock import now_ms
 
-# now_ms stays importable from here for modules not yet moved to gpuproxy.clock.
-__all__ = ["dumps", "loads_object", "new_id", "now_ms"]
+__all__ = ["dumps", "loads_object", "new_id"]
 
 #: Orders ids made in the same millisecond by this process (listings sort by id).
 _sequence = itertools.count()

@@ -19,6 +19,7 @@ from gpuproxy.accounts.users import User
 from gpuproxy.cli._output import emit, format_ms
 from gpuproxy.clock import now_ms
 from gpuproxy.config import load_settings
+from gpuproxy.gateway.usage_queries import user_totals_since
 from gpuproxy.storage.database import open_database
 from gpuproxy.storage.kv import open_kv
 from gpuproxy.storage.migrations import apply_migrations
@@ -102,20 +103,10 @@ async def _gateway_usage(accounts: AccountsService, user_id: str) -> dict[str, A
     totals: dict[str, Any] = {}
     try:
         for label, since in (("24h", now - 86_400_000), ("30d", now - 30 * 86_400_000)):
-            row = await accounts.db.fetchrow(
-                "SELECT COUNT(*) AS requests, COALESCE(SUM(prompt_tokens), 0) AS prompt, "
-                "COALESCE(SUM(completion_tokens), 0) AS completion, "
-                "COALESCE(SUM(cost_micros), 0) AS cost FROM gateway_usage "
-                "WHERE user_id = $1 AND created_at >= $2",
-                user_id,
-                since,
-            )
-            row = row or {}
-            totals[f"requests_{label}"] = int(row.get("requests") or 0)
-            totals[f"tokens_{label}"] = int(row.get("prompt") or 0) + int(
-                row.get("completion") or 0
-            )
-            totals[f"cost_usd_{label}"] = f"{int(row.get('cost') or 0) / 1_000_000:.6f}"
+            sums = await user_totals_since(accounts.db, user_id, since)
+            totals[f"requests_{label}"] = sums.requests
+            totals[f"tokens_{label}"] = sums.prompt_tokens + sums.completion_tokens
+            totals[f"cost_usd_{label}"] = f"{sums.cost_micros / 1_000_000:.6f}"
     except Exception:  # the gateway's table is not there (or has another shape)
         return None
     return totals

@@ -6,7 +6,7 @@ from typing import Any, NamedTuple
 
 from gpuproxy.storage.database import Database
 
-__all__ = ["UsageBucket", "usage_buckets"]
+__all__ = ["UsageBucket", "UsageTotals", "usage_buckets", "user_totals_since"]
 
 
 class UsageBucket(NamedTuple):
@@ -16,6 +16,33 @@ class UsageBucket(NamedTuple):
     model: str
     requests: int
     cost_micros: int
+
+
+class UsageTotals(NamedTuple):
+    """One user's requests, tokens and cost since a moment."""
+
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_micros: int
+
+
+async def user_totals_since(db: Database, user_id: str, since_ms: int) -> UsageTotals:
+    row = await db.fetchrow(
+        "SELECT COUNT(*) AS requests, COALESCE(SUM(prompt_tokens), 0) AS prompt, "
+        "COALESCE(SUM(completion_tokens), 0) AS completion, "
+        "COALESCE(SUM(cost_micros), 0) AS cost FROM gateway_usage "
+        "WHERE user_id = $1 AND created_at >= $2",
+        user_id,
+        since_ms,
+    )
+    row = row or {}
+    return UsageTotals(
+        int(row.get("requests") or 0),
+        int(row.get("prompt") or 0),
+        int(row.get("completion") or 0),
+        int(row.get("cost") or 0),
+    )
 
 
 async def usage_buckets(
