@@ -5,6 +5,7 @@ from typing import Any, Literal, Self, TypeAlias, final
 
 __all__ = [
     "DEFAULT_STRATEGY",
+    "ERROR_TYPES",
     "FORWARD_PROTOCOLS",
     "SPEND_WINDOWS",
     "STRATEGIES",
@@ -404,6 +405,10 @@ class SendWait:
     def throw(self, typ: object, val: object = None, tb: object = None) -> Any: ...
 
 # --- end forwarding ---
+
+ERROR_TYPES: tuple[tuple[int, str], ...]
+"""(status, OpenAI error `type`) of every listed error status (gateway/respond.rs); read
+through `gpuproxy.error_types`."""
 
 _Principal = tuple[str, str | None, str | None, bool, int, list[tuple[str, int]], int | None]
 _Callback = tuple[Literal["auth"], bytes, bytes] | tuple[Literal["allowance"], str, int]

@@ -29,13 +29,16 @@ class ApiError(GpuProxyError):
     answers `http_status` with `{"error": {"message", "type", "code", "param"}}`, the
     fields of `body_extra()` next to `error`, and the `headers()`.
 
-    Areas subclass it (accounts, billing, providers) and set `http_status` and `code` as
-    class attributes; `param` names the field or header the error is about.
+    Areas subclass it (accounts, billing, providers, the gateway) and set `http_status`
+    and `code` as class attributes; `param` names the field or header the error is about.
+    `openai` picks the dialect of `gpuproxy.error_types` the body is written in: OpenAI's
+    own (the inference gateway's errors) or the API's.
     """
 
     http_status: int = 400
-    code: str = "invalid_request"
+    code: str | None = "invalid_request"
     param: str | None = None
+    openai: bool = False
 
     def __init__(self, message: str, *, code: str | None = None, param: str | None = None) -> None:
         super().__init__(message)

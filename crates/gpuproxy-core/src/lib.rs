@@ -4,7 +4,6 @@
 
 pub mod balancer;
 pub mod clock;
-pub mod error_class;
 pub mod forward;
 pub mod gateway;
 pub mod limits;

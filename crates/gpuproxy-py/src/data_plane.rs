@@ -19,6 +19,7 @@ use gpuproxy_core::gateway::fallback::Fallback;
 use gpuproxy_core::gateway::listener::{bind, serve};
 use gpuproxy_core::gateway::metrics::{Histogram, LATENCY_BUCKETS_S};
 use gpuproxy_core::gateway::principal::{Digest, Principal, RateLimit};
+use gpuproxy_core::gateway::respond::ERROR_TYPES;
 use gpuproxy_core::gateway::routes::{PoolRoute, Price, RouteTable};
 use gpuproxy_core::gateway::state::DataPlane as CoreDataPlane;
 use gpuproxy_core::gateway::usage::UsageEvent;
@@ -540,5 +541,7 @@ impl PyDataPlane {
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PyDataPlane>()
+    m.add_class::<PyDataPlane>()?;
+    // The error vocabulary of the data plane, so the control plane answers the same `type`.
+    m.add("ERROR_TYPES", PyTuple::new(m.py(), ERROR_TYPES)?)
 }

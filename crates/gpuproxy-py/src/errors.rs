@@ -1,9 +1,11 @@
-//! Core errors of the balancer and limits areas as `gpuproxy.exceptions` classes.
+//! The binding's one error adapter: every core error enum (balancer, limits, forward) as
+//! the `gpuproxy.exceptions` classes Python callers catch.
 //!
 //! (The orphan rule forbids `impl From<CoreError> for PyErr` here, so each error type
 //! gets an [`IntoPyErr`] impl; `?` call sites use `.map_err(IntoPyErr::into_py_err)`.)
 
 use gpuproxy_core::balancer::{BalancerError, SelectError};
+use gpuproxy_core::forward::ForwardError;
 use gpuproxy_core::limits::LimitsError;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::PyErr;
@@ -12,6 +14,7 @@ pyo3::import_exception!(gpuproxy.exceptions, BackendNotFound);
 pyo3::import_exception!(gpuproxy.exceptions, NoBackendAvailable);
 pyo3::import_exception!(gpuproxy.exceptions, RateLimited);
 pyo3::import_exception!(gpuproxy.exceptions, SpendLimitExceeded);
+pyo3::import_exception!(gpuproxy.exceptions, UpstreamError);
 
 /// Converts a core error into the Python exception callers expect.
 pub(crate) trait IntoPyErr {
@@ -44,6 +47,22 @@ impl IntoPyErr for LimitsError {
             Self::UnknownWindow { .. } | Self::CostExceedsBurst { .. } | Self::Invalid { .. } => {
                 PyValueError::new_err(message)
             }
+        }
+    }
+}
+
+/// `UpstreamError(message, kind, status)` for backend failures (status 502/504, or 413
+/// for a request body over the limit, as the core classifies it), `NoBackendAvailable`
+/// when the pool cannot take the request, `ValueError` for a malformed request.
+impl IntoPyErr for ForwardError {
+    fn into_py_err(self) -> PyErr {
+        let status = self.http_status();
+        match self {
+            Self::Upstream { kind, message, .. } => {
+                UpstreamError::new_err((message, kind.as_str(), status))
+            }
+            Self::NoBackend(e) => e.into_py_err(),
+            Self::InvalidRequest(message) => PyValueError::new_err(message),
         }
     }
 }

@@ -19,7 +19,6 @@
 //! Rust: the slot is owned by the task that is aborted).
 
 mod awaitables;
-mod errors;
 mod exchange;
 mod loop_waker;
 mod pool_access;
@@ -43,6 +42,8 @@ use pyo3::types::PyTuple;
 pub use awaitables::{BodyRead, Completed, PendingResponse, UpstreamResponse};
 use exchange::{pump, Exchange};
 pub use upload::{SendWait, UploadSink};
+
+use crate::errors::IntoPyErr;
 
 /// Chunks of a streamed upload queued ahead of the upstream.
 const UPLOAD_QUEUE_CHUNKS: usize = 8;
@@ -219,7 +220,7 @@ impl Forwarder {
                     Some(g) => pool_access::take_guard(g)?,
                     None => pool
                         .select(key.as_deref())
-                        .map_err(|e| errors::to_py_err(e.into()))?,
+                        .map_err(IntoPyErr::into_py_err)?,
                 };
                 Ok(Box::pin(async move {
                     fwd.forward_guarded(&pool, guard, key.as_deref(), req).await
@@ -243,7 +244,7 @@ impl Forwarder {
         client_ip: Option<&str>,
         request_id: Option<&str>,
     ) -> PyResult<PendingResponse> {
-        gpuproxy_core::forward::address::Target::parse(&address).map_err(errors::to_py_err)?;
+        gpuproxy_core::forward::address::Target::parse(&address).map_err(IntoPyErr::into_py_err)?;
         self.spawn(
             py,
             body,

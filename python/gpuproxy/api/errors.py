@@ -2,8 +2,9 @@
 
 Client mistakes (validation, bad JSON, unknown routes) are 4xx naming the problem; an
 unexpected exception is a 500 with no internals in the body (logged with the request id).
-Deliberate domain errors (`gpuproxy.exceptions.ApiError`: accounts, billing, providers)
-go through one handler: their status, code, param, extra body fields and headers.
+Deliberate domain errors (`gpuproxy.exceptions.ApiError`: accounts, billing, providers,
+the gateway's `GatewayError`) go through one handler: their status, code, param, extra
+body fields and headers. The `type` of each status is in `gpuproxy.error_types`.
 """
 
 from __future__ import annotations
@@ -16,42 +17,12 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from gpuproxy.error_types import error_body
 from gpuproxy.exceptions import ApiError
 
 __all__ = ["EXCEPTION_HANDLERS", "api_error_body", "error_body", "error_parts"]
 
 log = logging.getLogger(__name__)
-
-_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "insufficient_quota",
-    403: "permission_error",
-    404: "not_found_error",
-    405: "invalid_request_error",
-    409: "conflict_error",
-    413: "invalid_request_error",
-    415: "invalid_request_error",
-    422: "invalid_request_error",
-    429: "rate_limit_error",
-    502: "upstream_error",
-    503: "service_unavailable",
-    504: "upstream_timeout",
-}
-
-
-def error_body(
-    status: int, message: str, *, code: str | None = None, param: str | None = None
-) -> dict[str, Any]:
-    error: dict[str, Any] = {
-        "message": message,
-        "type": _TYPES.get(status, "api_error"),
-        "code": code,
-    }
-    if param is not None:
-        error["param"] = param
-    return {"error": error}
-
 
 _AT_PATH = re.compile(r"at `\$\.?([^`]*)`")
 _MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
@@ -97,9 +68,14 @@ def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Resp
 
 def api_error_body(exc: ApiError) -> dict[str, Any]:
     """The JSON body of a deliberate error: `error` plus the error's extra top-level fields."""
-    body = error_body(exc.http_status, str(exc), code=exc.code, param=exc.param)
-    body.update(exc.body_extra())
-    return body
+    return error_body(
+        exc.http_status,
+        str(exc),
+        code=exc.code,
+        param=exc.param,
+        openai=exc.openai,
+        top_level=exc.body_extra(),
+    )
 
 
 def error_parts(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]:

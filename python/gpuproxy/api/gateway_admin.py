@@ -20,7 +20,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from gpuproxy.api.deps import ServicesDep
-from gpuproxy.api.gateway_common import GATEWAY_EXCEPTION_HANDLERS, gateway_of
+from gpuproxy.api.gateway_common import gateway_of
 from gpuproxy.api.guards import principal_of, requires_admin, requires_auth
 from gpuproxy.gateway.errors import GatewayError
 from gpuproxy.gateway.pools import SharedPoolConfig
@@ -75,7 +75,6 @@ def _model_name(model: str) -> str:
 
 class ModelPricesController(Controller):
     path = "/api/v1"
-    exception_handlers = GATEWAY_EXCEPTION_HANDLERS
     tags = ["gateway"]  # noqa: RUF012
 
     @get("/model-prices", guards=[requires_auth], summary="Token prices per model")
@@ -129,7 +128,6 @@ class ModelPricesController(Controller):
 class SharedPoolsController(Controller):
     path = "/api/v1/admin/shared-pools"
     guards = [requires_admin]  # noqa: RUF012
-    exception_handlers = GATEWAY_EXCEPTION_HANDLERS
     tags = ["gateway"]  # noqa: RUF012
 
     @get("/", summary="Shared pools and the workers in them (admin)")

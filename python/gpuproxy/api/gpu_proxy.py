@@ -18,7 +18,7 @@ from litestar.params import JSONBody
 from litestar.response import Stream
 
 from gpuproxy.api.deps import ServicesDep
-from gpuproxy.api.gateway_common import GATEWAY_EXCEPTION_HANDLERS, gateway_of
+from gpuproxy.api.gateway_common import gateway_of
 from gpuproxy.api.guards import principal_of, requires_scope
 from gpuproxy.gateway.errors import GatewayError
 from gpuproxy.gateway.protocol_proxy import build_call
@@ -40,7 +40,6 @@ class ProxyBody(msgspec.Struct, forbid_unknown_fields=True):
 
 class GpuProxyController(Controller):
     path = "/api/v1/gpu/proxy"
-    exception_handlers = GATEWAY_EXCEPTION_HANDLERS
     tags = ["gpu"]  # noqa: RUF012
 
     @post(

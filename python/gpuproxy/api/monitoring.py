@@ -22,7 +22,7 @@ import msgspec
 from litestar import Controller, Response, get
 
 from gpuproxy.api.deps import ServicesDep
-from gpuproxy.api.gateway_common import GATEWAY_EXCEPTION_HANDLERS, gateway_of
+from gpuproxy.api.gateway_common import gateway_of
 from gpuproxy.api.guards import requires_admin
 from gpuproxy.gateway.errors import GatewayError
 from gpuproxy.gateway.prometheus import CONTENT_TYPE, render_prometheus
@@ -34,7 +34,6 @@ __all__ = ["MonitoringController"]
 class MonitoringController(Controller):
     path = "/api/monitoring"
     guards = [requires_admin]  # noqa: RUF012 - Litestar reads class attributes
-    exception_handlers = GATEWAY_EXCEPTION_HANDLERS
     tags = ["monitoring"]  # noqa: RUF012
 
     @get("/queue", summary="Admission queues: depth, waits, counters")

@@ -18,7 +18,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 
 from gpuproxy.api.openapi_errors import CREDENTIALS, error_responses
-from gpuproxy.gateway.errors import error_json
+from gpuproxy.gateway.errors import GatewayError
 
 __all__ = ["OPENAI_ROUTE_HANDLERS"]
 
@@ -34,13 +34,13 @@ _HOT_ERRORS = error_responses(400, 401, 402, 403, 404, 413, 429, 502, 503, 504)
 
 
 def _not_here() -> Response[bytes]:
-    body = error_json(
+    error = GatewayError(
         503,
         "the inference routes are served by the data plane, which is not running in this "
         "process (start the server with aiserve-gpuproxyd)",
         code="data_plane_required",
     )
-    return Response(body, status_code=503, media_type="application/json")
+    return Response(error.body(), status_code=503, media_type="application/json")
 
 
 def _inference_route(name: str, operation: str, summary: str, path: str) -> HTTPRouteHandler:

@@ -243,13 +243,7 @@ class DataPlaneBridge:
         try:
             allowance_id, amount, single_use = await book.grant(user_id, need)
         except ApiError as exc:
-            body = error_json(
-                exc.http_status,
-                str(exc),
-                code=exc.code,
-                param=exc.param,
-                top_level=exc.body_extra(),
-            )
+            body = error_json(exc)
             self.core.refuse_allowance(user_id, exc.http_status, body, list(exc.headers().items()))
             return
         except Exception:

@@ -17,6 +17,7 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from gpuproxy.error_types import error_type
 from gpuproxy.exceptions import ApiError, SpendLimitExceeded
 
 __all__ = ["StatusError", "abort_with", "grpc_code", "status_error"]
@@ -111,8 +112,10 @@ def status_error(exc: BaseException) -> StatusError:
         return exc
     if isinstance(exc, ApiError):
         windows = list(exc.windows) if isinstance(exc, SpendLimitExceeded) else None
+        # A gateway error may have no code of its own; its `type` names it then.
+        reason = exc.code or error_type(exc.http_status, openai=exc.openai)
         return StatusError(
-            grpc_code(exc.http_status), exc.message, reason=exc.code, param=exc.param,
+            grpc_code(exc.http_status), exc.message, reason=reason, param=exc.param,
             windows=windows,
         )  # fmt: skip
     log.error("unexpected error in a gRPC call", exc_info=exc)

@@ -1,7 +1,5 @@
 //! Errors of the balancer area.
 
-use crate::error_class::{Classify, ErrorClass, ErrorSide};
-
 /// Why a pool operation (add/remove/configure) failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BalancerError {
@@ -24,12 +22,6 @@ impl BalancerError {
     }
 }
 
-impl Classify for BalancerError {
-    fn class(&self) -> ErrorClass {
-        ErrorClass::new(ErrorSide::Downstream, false)
-    }
-}
-
 /// Why [`super::Pool::select`] returned no guard.
 ///
 /// `Saturated` is the admission-queue signal, not a failure: every eligible backend is
@@ -48,14 +40,5 @@ impl SelectError {
     /// True for the "wait and retry" case.
     pub fn is_saturated(self) -> bool {
         self == Self::Saturated
-    }
-}
-
-impl Classify for SelectError {
-    fn class(&self) -> ErrorClass {
-        match self {
-            Self::Saturated => ErrorClass::new(ErrorSide::Upstream, true),
-            Self::NoHealthyBackend => ErrorClass::new(ErrorSide::Upstream, false),
-        }
     }
 }

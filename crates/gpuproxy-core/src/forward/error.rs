@@ -10,7 +10,6 @@ use std::fmt;
 use std::io;
 
 use crate::balancer::SelectError;
-use crate::error_class::{Classify, ErrorClass, ErrorSide};
 
 /// What went wrong talking to the backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -160,19 +159,6 @@ impl ForwardError {
 impl From<SelectError> for ForwardError {
     fn from(e: SelectError) -> Self {
         Self::NoBackend(e)
-    }
-}
-
-impl Classify for ForwardError {
-    fn class(&self) -> ErrorClass {
-        let side = match self {
-            Self::Upstream {
-                request_side: true, ..
-            }
-            | Self::InvalidRequest(_) => ErrorSide::Downstream,
-            Self::Upstream { .. } | Self::NoBackend(_) => ErrorSide::Upstream,
-        };
-        ErrorClass::new(side, self.is_retryable())
     }
 }
 

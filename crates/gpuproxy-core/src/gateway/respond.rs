@@ -16,21 +16,43 @@ pub fn full(body: impl Into<Bytes>) -> OutBody {
         .boxed_unsync()
 }
 
-/// The `type` an OpenAI client expects for a status.
+/// The one error vocabulary: the OpenAI `type` of each status an error answer can have.
+///
+/// The data plane answers with it, and the control plane reads it as
+/// `gpuproxy._core.ERROR_TYPES` (`python/gpuproxy/error_types.py`), so a status means the
+/// same `type` on every route. A status not listed is `api_error` from 500 up and
+/// `invalid_request_error` below, as OpenAI answers (an unknown model is a 404
+/// `invalid_request_error` with code `model_not_found`).
+pub const ERROR_TYPES: [(u16, &str); 14] = [
+    (400, "invalid_request_error"),
+    (401, "authentication_error"),
+    (402, "insufficient_quota"),
+    (403, "permission_error"),
+    (404, "invalid_request_error"),
+    (405, "invalid_request_error"),
+    (408, "timeout_error"),
+    (413, "invalid_request_error"),
+    (415, "invalid_request_error"),
+    (422, "invalid_request_error"),
+    (429, "rate_limit_error"),
+    (502, "upstream_error"),
+    (503, "service_unavailable"),
+    (504, "upstream_timeout"),
+];
+
+/// The `type` an OpenAI client expects for a status (see [`ERROR_TYPES`]).
 pub fn error_type(status: u16) -> &'static str {
-    match status {
-        400 | 404 | 405 | 413 | 415 => "invalid_request_error",
-        401 => "authentication_error",
-        402 => "insufficient_quota",
-        403 => "permission_error",
-        408 => "timeout_error",
-        429 => "rate_limit_error",
-        502 => "upstream_error",
-        503 => "service_unavailable",
-        504 => "upstream_timeout",
-        s if s >= 500 => "api_error",
-        _ => "invalid_request_error",
-    }
+    ERROR_TYPES
+        .iter()
+        .find(|(listed, _)| *listed == status)
+        .map_or(
+            if status >= 500 {
+                "api_error"
+            } else {
+                "invalid_request_error"
+            },
+            |(_, kind)| kind,
+        )
 }
 
 /// An error the data plane decided itself.
@@ -122,5 +144,12 @@ mod tests {
         assert_eq!(v["error"]["param"], "model");
         let v: serde_json::Value = serde_json::from_slice(&ApiError::new(401, "x").body()).unwrap();
         assert!(v["error"]["param"].is_null());
+    }
+
+    #[test]
+    fn unlisted_statuses_fall_back_by_class() {
+        assert_eq!(error_type(418), "invalid_request_error");
+        assert_eq!(error_type(500), "api_error");
+        assert_eq!(error_type(504), "upstream_timeout");
     }
 }

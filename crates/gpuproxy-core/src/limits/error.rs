@@ -1,7 +1,5 @@
 //! Errors of the limits area (spend windows, rate limiting).
 
-use crate::error_class::{Classify, ErrorClass, ErrorSide};
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LimitsError {
     /// A reservation would take these windows past their limits; nothing was reserved.
@@ -29,20 +27,5 @@ pub enum LimitsError {
 impl LimitsError {
     pub(crate) fn invalid(field: &'static str, reason: &'static str) -> Self {
         Self::Invalid { field, reason }
-    }
-}
-
-impl Classify for LimitsError {
-    fn class(&self) -> ErrorClass {
-        match self {
-            // Spending ages out and tokens refill: the same request can pass later.
-            Self::SpendLimitExceeded { .. } | Self::RateLimited { .. } => {
-                ErrorClass::new(ErrorSide::Downstream, true)
-            }
-            Self::UnknownWindow { .. } | Self::CostExceedsBurst { .. } | Self::Invalid { .. } => {
-                ErrorClass::new(ErrorSide::Downstream, false)
-            }
-            Self::AlreadySettled => ErrorClass::new(ErrorSide::Internal, false),
-        }
     }
 }

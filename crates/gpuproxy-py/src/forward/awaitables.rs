@@ -15,9 +15,9 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
-use super::errors::to_py_err;
 use super::exchange::{ChunkPoll, Exchange, Head, HeadPoll};
 use super::loop_waker::Waiter;
+use crate::errors::IntoPyErr;
 
 /// Registers the exchange's waiter with a fresh future and returns it for the task to
 /// wait on (`_asyncio_future_blocking` is what `Future.__await__` sets before yielding).
@@ -122,7 +122,7 @@ impl PendingResponse {
                 let resp = Bound::new(py, UpstreamResponse::new(py, Arc::clone(&self.ex), *head))?;
                 done(resp.into_any())
             }
-            HeadPoll::Failed(e) => Err(to_py_err(e)),
+            HeadPoll::Failed(e) => Err(e.into_py_err()),
             HeadPoll::Pending => block(py, &self.ex.event_loop, &self.ex.waiter),
         }
     }
@@ -274,7 +274,7 @@ impl BodyRead {
                     let bytes = std::mem::take(&mut *buf.lock());
                     return done(PyBytes::new(py, &bytes).into_any());
                 }
-                (ChunkPoll::Failed(e), _) => return Err(to_py_err(e)),
+                (ChunkPoll::Failed(e), _) => return Err(e.into_py_err()),
                 (ChunkPoll::Pending, _) => return block(py, &self.ex.event_loop, &self.ex.waiter),
             }
         }
