@@ -1,4 +1,10 @@
-"""The Litestar application factory (`gpuproxy.app:create_app`)."""
+"""The Litestar application factory (`gpuproxy.app:create_app`): the control plane.
+
+Under aiserve-gpuproxyd this app never sees the inference routes: the Rust data plane serves them
+(`crates/gpuproxy-core/src/gateway/service.rs`, started by `gateway/data_plane.py` in
+`STARTUP_HOOKS`) and hands every other request to this app over a private socket. The map
+of both planes is `ARCHITECTURE.md` next to this file.
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,9 @@ Each worker process runs the Rust data plane on the public port (SO_REUSEPORT: t
 share it) and the Litestar control plane, which Granian serves on a private Unix socket
 behind it. The inference routes are answered by Rust without Python on the request path;
 everything else is passed to the control plane (`gpuproxy.gateway.data_plane`).
+
+Where a request goes from here: `ARCHITECTURE.md` next to this file. A hot route's path
+starts in `crates/gpuproxy-core/src/gateway/service.rs`; every other route's in `app.py`.
 """
 
 from __future__ import annotations
@@ -24,10 +27,9 @@ from gpuproxy.grpc_api.tls import load_tls
 
 __all__ = ["HTTP_MODES", "build_parser", "main", "raise_open_file_limit"]
 
-#: Granian's HTTP modes. HTTP/1.1 only is the default: Granian's `auto` connection (able to
-#: switch to HTTP/2) costs ~12 KiB more RSS per open connection (28 -> 16 KiB per held SSE
-#: stream, benchmarks/held_memory.py), and without TLS (no ALPN) HTTP/2 is only reachable by
-#: clients that assume it (prior knowledge), which SDKs and browsers do not.
+#: Granian's HTTP modes on the control plane's socket. HTTP/1.1 only is the default: the data
+#: plane's fallback speaks HTTP/1.1 to it, and Granian's `auto` connection (able to switch to
+#: HTTP/2) holds more memory per open connection (benchmarks/held_memory.py shows how much).
 HTTP_MODES = ("1", "auto", "2")
 
 
