@@ -2,27 +2,34 @@
 //! Unix socket behind this listener (one public port). Bodies stream both ways; WebSocket
 //! upgrades are joined end to end. `X-Forwarded-For` gets the client's address appended:
 //! the app trusts that last hop only because nothing but this listener can reach its socket.
+//! A request body is pumped (`linger.rs`), so an answer given before the body was read still
+//! reaches the client.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use http::header::{HeaderValue, CONNECTION, UPGRADE};
 use http::{Request, Response, StatusCode};
-use http_body_util::BodyExt as _;
-use hyper::body::Incoming;
+use http_body_util::{BodyExt as _, Either};
+use hyper::body::{Body as _, Incoming};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
 use tokio::net::UnixStream;
 
+use super::linger::{self, PumpedBody};
 use super::respond::{ApiError, OutBody};
 
 const MAX_IDLE: usize = 256;
 
+/// A request body on its way to the control plane: as it is when there is none, pumped
+/// when there is one.
+type ToControlPlane = Either<Incoming, PumpedBody>;
+
 #[derive(Debug)]
 pub struct Fallback {
     path: PathBuf,
-    idle: Mutex<Vec<http1::SendRequest<Incoming>>>,
+    idle: Mutex<Vec<http1::SendRequest<ToControlPlane>>>,
 }
 
 impl Fallback {
@@ -33,14 +40,14 @@ impl Fallback {
         }
     }
 
-    fn idle_sender(&self) -> Option<http1::SendRequest<Incoming>> {
+    fn idle_sender(&self) -> Option<http1::SendRequest<ToControlPlane>> {
         let mut idle = self.idle.lock();
         idle.retain(|s| !s.is_closed());
         let i = idle.iter().position(http1::SendRequest::is_ready)?;
         Some(idle.swap_remove(i))
     }
 
-    async fn connect(&self) -> std::io::Result<http1::SendRequest<Incoming>> {
+    async fn connect(&self) -> std::io::Result<http1::SendRequest<ToControlPlane>> {
         let stream = UnixStream::connect(&self.path).await?;
         let (sender, conn) = http1::handshake(TokioIo::new(stream))
             .await
@@ -68,6 +75,13 @@ impl Fallback {
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.to_ascii_lowercase().contains("upgrade"));
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+        let req = req.map(|body| {
+            if body.is_end_stream() {
+                Either::Left(body)
+            } else {
+                Either::Right(linger::pump(body))
+            }
+        });
         let mut sender = match self.idle_sender() {
             Some(s) => s,
             None => match self.connect().await {

@@ -22,6 +22,7 @@ pub mod early;
 pub mod fallback;
 pub mod filter;
 pub mod jwt;
+pub mod linger;
 pub mod listener;
 pub mod meter;
 pub mod metrics;
