@@ -27,9 +27,9 @@ use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
+use crate::balancer::PyPool;
 use crate::forward::seconds;
 use crate::limits::PyRateLimiter;
-use crate::pool::PyPool;
 
 type PrincipalTuple<'py> = (
     String,
@@ -537,8 +537,4 @@ impl PyDataPlane {
         d.set_item("upstream", histogram(py, &m.upstream)?)?;
         Ok(d)
     }
-}
-
-pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PyDataPlane>()
 }
