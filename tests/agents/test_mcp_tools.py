@@ -80,7 +80,7 @@ async def test_rent_show_destroy_and_other_users_see_nothing(gateway: GatewaySer
         assert destroyed["status"] == "destroyed"
     providers = gateway.services.providers
     assert providers is not None
-    assert await providers.registry["local"].list_instances() == []
+    assert await providers.providers["local"].list_instances() == []
 
 
 async def test_billing_tools(gateway: GatewayServer) -> None:

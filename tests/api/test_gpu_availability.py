@@ -66,7 +66,7 @@ async def test_a_failed_destroy_stays_destroying_and_the_poller_retries_it(
 ) -> None:
     alice = await make_user("alice")
     rented = (await client.post(f"{GPU}/local/a100-80gb-2", json={}, headers=alice)).json()
-    local: Any = providers_of(client).registry["local"]
+    local: Any = providers_of(client).providers["local"]
     real_destroy = local._destroy
 
     async def down(instance_id: str) -> None:
@@ -113,4 +113,4 @@ async def test_billing_stops_an_instance_whose_owner_cannot_pay(
     record = await _record(client, rented)
     assert record.status == "destroyed"
     assert "credits exhausted" in record.status_message
-    assert await providers_of(client).registry["local"].list_instances() == []
+    assert await providers_of(client).providers["local"].list_instances() == []

@@ -59,7 +59,7 @@ async def test_local_rent_show_destroy_with_isolation_between_users(
     assert destroyed.json()["status"] == "destroyed"
     assert destroyed.json()["destroyed_at"] is not None
     assert not await _answers(instance["endpoint"])
-    assert await providers_of(client).registry["local"].list_instances() == []
+    assert await providers_of(client).providers["local"].list_instances() == []
     again = await client.delete(path, headers=alice)  # idempotent
     assert again.status_code == 200
     assert again.json()["status"] == "destroyed"
@@ -140,7 +140,7 @@ async def test_bad_rent_bodies_are_400_naming_the_field(
     response = await client.post(f"{GPU}/local/rtx-4090-24gb-1", json=body, headers=alice)
     assert response.status_code == 400, response.text
     assert response.json()["error"]["param"] == field
-    assert await providers_of(client).registry["local"].list_instances() == []
+    assert await providers_of(client).providers["local"].list_instances() == []
 
 
 async def test_unknown_offers_providers_and_missing_images(

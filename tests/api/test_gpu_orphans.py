@@ -31,8 +31,10 @@ async def test_the_app_reaps_orphans_in_the_background(
         service = providers_of(client)
         assert "gpu-orphan-reaper" in client.app.state.services.supervisor.loops
         tag = ownership_tag(uuid.uuid4().hex)  # a rental record that does not exist
-        vast = await service.registry["vast.ai"].create("101", RentConfig(image="a/b:1", label=tag))
-        ionet = await service.registry["io.net"].create("12~1~US", RentConfig(label=tag))
+        vast = await service.providers["vast.ai"].create(
+            "101", RentConfig(image="a/b:1", label=tag)
+        )
+        ionet = await service.providers["io.net"].create("12~1~US", RentConfig(label=tag))
         for _ in range(100):
             if fake_vast.destroyed and fake_ionet.destroyed:
                 break

@@ -60,7 +60,7 @@ async def test_reserve_two_local_gpus_serve_then_destroy_stops_the_processes(
     assert len({i["offer_id"] for i in instances}) == 2  # distinct offers
     assert all(i["status"] == "running" for i in instances)
     assert [r["contract_id"] for r in reservation["results"]] == [i["id"] for i in instances]
-    local = providers_of(client).registry["local"]
+    local = providers_of(client).providers["local"]
     pids = [int((await local.get(i["id"])).metadata["pid"]) for i in instances]
 
     # Both workers answer an OpenAI chat completion, to their gateway's secret only.
@@ -130,14 +130,14 @@ async def test_all_or_nothing_refuses_before_renting_when_too_few_offers(
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "not_enough_offers"
     assert response.json()["available"] == 2
-    assert await providers_of(client).registry["local"].list_instances() == []
+    assert await providers_of(client).providers["local"].list_instances() == []
 
 
 async def test_a_slot_whose_offer_fails_moves_on_to_a_spare(
     client: AppClient, make_user: MakeUser, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     alice = await make_user("alice")
-    local: Any = providers_of(client).registry["local"]
+    local: Any = providers_of(client).providers["local"]
     real_create = local._create
     refused: list[str] = []
 
@@ -185,7 +185,7 @@ async def test_guard_rails_refuse_the_second_gpu_partial_or_rolled_back(
             "filters": {"provider": "local", "gpu_model": "4090"},
         }
         response = await app_client.post(RESERVE, json=body, headers=alice)
-        local = providers_of(app_client).registry["local"]
+        local = providers_of(app_client).providers["local"]
         if all_or_nothing:
             assert response.status_code == 402, response.text
             assert response.headers["x-guardrails-exceeded"] == "true"
@@ -215,7 +215,7 @@ async def test_credits_are_checked_before_renting_and_billing_accrues_the_instan
         assert broke.status_code == 402, broke.text
         assert broke.json()["error"]["code"] == "credits_exhausted"
         service = providers_of(app_client)
-        assert await service.registry["local"].list_instances() == []
+        assert await service.providers["local"].list_instances() == []
 
         billing: Any = app_client.app.state.services.billing
         user_id = await _user_id(app_client, alice)

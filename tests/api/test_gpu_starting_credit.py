@@ -31,7 +31,7 @@ async def test_without_starting_credit_a_new_account_cannot_rent(
         alice = await user_factory(app)("alice")
         refused = await app.post(f"{GPU}/local/a100-80gb-1", json={}, headers=alice)
         assert refused.status_code == 402, refused.text
-        assert await providers_of(app).registry["local"].list_instances() == []
+        assert await providers_of(app).providers["local"].list_instances() == []
 
 
 async def test_the_starting_credit_pays_until_it_runs_out_then_the_instance_stops(
@@ -62,6 +62,6 @@ async def test_the_starting_credit_pays_until_it_runs_out_then_the_instance_stop
         assert record is not None
         assert record.status == "destroyed", record
         assert "credit" in record.status_message
-        assert await service.registry["local"].list_instances() == []
+        assert await service.providers["local"].list_instances() == []
         again = await app.post(f"{GPU}/local/a100-80gb-1", json={}, headers=alice)
         assert again.status_code == 402, again.text

@@ -10,11 +10,11 @@ from typing import Any
 
 from tests.fakes.vastai import FakeVastAi
 
+from gpuproxy.providers.enabled import EnabledProviders
 from gpuproxy.providers.events import EventBus
 from gpuproxy.providers.hooks import RentalHooks
 from gpuproxy.providers.instances import InstanceStore
 from gpuproxy.providers.listing import OfferCatalog
-from gpuproxy.providers.registry import ProviderRegistry
 from gpuproxy.providers.rentals import Rentals
 from gpuproxy.providers.vastai import VastAiProvider
 from gpuproxy.storage.database import Database
@@ -58,10 +58,10 @@ def fast_vast(fake: FakeVastAi, **options: Any) -> VastAiProvider:
 
 def rentals_over(vast: VastAiProvider, db: Database, kv: KeyValueStore, billing: Any) -> Rentals:
     """Rentals on `db` with vast.ai as the only provider and `billing` behind the hooks."""
-    registry = ProviderRegistry({"vast.ai": vast})
+    providers = EnabledProviders({"vast.ai": vast})
     return Rentals(
-        providers=registry,
-        catalog=OfferCatalog(registry),
+        providers=providers,
+        catalog=OfferCatalog(providers),
         store=InstanceStore(db),
         hooks=RentalHooks(SimpleNamespace(billing=billing, workers=None)),  # type: ignore[arg-type]
         bus=EventBus(kv),

@@ -113,7 +113,7 @@ async def test_each_call_is_charged_and_guard_rails_refuse(gateway: GatewayServe
     assert f'gpuproxy_served_model_duration_seconds_count{{model="{model_id}"}} 2.0' in text
 
 
-async def test_the_seeds_own_paths_reach_the_registry(gateway: GatewayServer) -> None:
+async def test_the_seeds_own_paths_reach_the_catalog(gateway: GatewayServer) -> None:
     """Seed 001's curl examples: POST /api/v1/models/upload and /api/v1/models/{id}/predict
     (the data plane serves only reads there, the OpenAI model list)."""
     alice = await gateway.user()

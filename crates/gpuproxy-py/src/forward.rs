@@ -37,7 +37,6 @@ use parking_lot::Mutex;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
 
 pub use awaitables::{BodyRead, Completed, PendingResponse, UpstreamResponse};
 use exchange::{pump, Exchange};
@@ -290,24 +289,6 @@ impl Drop for Forwarder {
             rt.shutdown_background();
         }
     }
-}
-
-/// Adds the forwarding classes to `gpuproxy._core`.
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<Forwarder>()?;
-    m.add_class::<PendingResponse>()?;
-    m.add_class::<UpstreamResponse>()?;
-    m.add_class::<BodyRead>()?;
-    m.add_class::<Completed>()?;
-    m.add_class::<UploadSink>()?;
-    m.add_class::<SendWait>()?;
-    let py = m.py();
-    m.add(
-        "UPSTREAM_ERROR_KINDS",
-        PyTuple::new(py, gpuproxy_core::forward::UpstreamKind::NAMES)?,
-    )?;
-    m.add("FORWARD_PROTOCOLS", PyTuple::new(py, Protocol::NAMES)?)?;
-    Ok(())
 }
 
 /// The trust anchors of an `upstream_ca_pem` bundle (ValueError naming what is wrong).

@@ -11,7 +11,7 @@ use pyo3::types::{PyDict, PyTuple};
 
 use crate::clock::{clock_or_system, PyManualClock};
 use crate::errors::{invalid, micros, IntoPyErr};
-use crate::snapshots::{py_bool, py_opt};
+use crate::repr::{py_bool, py_opt};
 
 /// `{window name: limit or None}` from any mapping (`.items()`).
 fn parse_limits(limits: &Bound<'_, PyAny>) -> PyResult<Vec<(usize, Option<u64>)>> {

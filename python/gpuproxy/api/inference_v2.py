@@ -2,7 +2,7 @@
 
 `/v2`, `/v2/health/live`, `/v2/health/ready` (no credential needed, as in Triton), and
 `/v2/models/{name}[/versions/{version}]`, `.../ready`, `.../infer` (the `inference`
-scope). A model is named by its id or its name (see `gpuproxy.serving.registry`). Errors
+scope). A model is named by its id or its name (see `gpuproxy.serving.catalog`). Errors
 answer the protocol's shape, `{"error": "<message>"}`, with the same statuses as the rest
 of the API (400 naming the field, 401, 403, 404, 402/429 from billing, 504 on timeout).
 """
@@ -24,8 +24,8 @@ from gpuproxy.api.guards import principal_of, requires_scope
 from gpuproxy.api.models import models_of
 from gpuproxy.api.openapi_errors import ErrorBody
 from gpuproxy.exceptions import ApiError
+from gpuproxy.serving.catalog import ModelRecord
 from gpuproxy.serving.oip import HEADER_LENGTH, encode_answer, parse_infer
-from gpuproxy.serving.registry import ModelRecord
 
 __all__ = ["INFERENCE_V2_HANDLERS", "InferenceV2Controller", "ServerV2Controller"]
 
@@ -144,7 +144,7 @@ class InferenceV2Controller(Controller):
     ) -> dict[str, Any]:
         caller = principal_of(request)
         everything = caller.is_admin or caller.user_id == model.owner_id
-        versions = await models_of(services).registry.versions(model, all_of_them=everything)
+        versions = await models_of(services).catalog.versions(model, all_of_them=everything)
         return _metadata(model, versions or [model.version])
 
     @get(

@@ -56,7 +56,7 @@ class LoadBalancerController(Controller):
         if kind in ("provider", "all"):
             listing = await service.catalog.search(OfferFilters(limit=1000))
             answer["provider"] = [
-                msgspec.to_builtins(load) for load in provider_loads(listing, service.registry)
+                msgspec.to_builtins(load) for load in provider_loads(listing, service.providers)
             ]
         return answer
 

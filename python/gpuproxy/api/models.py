@@ -1,4 +1,4 @@
-"""`/api/v1/ml/models`: the model registry and the seed's upload and predict routes (also at
+"""`/api/v1/ml/models`: the model catalog and the seed's upload and predict routes (also at
 seed 001's own `/api/v1/models/upload` and `/api/v1/models/{id}/predict`: the data plane
 serves only reads of `/api/v1/models[/...]`, the OpenAI model list, and passes writes here).
 
@@ -63,7 +63,7 @@ def _feed(spec: TensorSpec, value: Any, param: str) -> tuple[np.ndarray, bool]:
     return array.astype(DTYPES[spec.datatype]), batched
 
 
-#: The registry's prefix. Its reads cannot live under the seed's `/api/v1/models/...`: GET
+#: The catalog's prefix. Its reads cannot live under the seed's `/api/v1/models/...`: GET
 #: there is the OpenAI model list, served by the Rust data plane; the seed's two POST routes
 #: are registered at both places.
 PREFIX = "/v1/ml/models"

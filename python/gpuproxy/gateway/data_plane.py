@@ -52,7 +52,7 @@ UDS_ENV = "GPUPROXY_CONTROL_UDS"
 DRAIN_INTERVAL_S = 0.02
 
 
-#: The data plane's own thread (named in `gpuproxy-py`'s data_plane.rs); /proc shows 15 chars.
+#: The data plane's own thread (named in `gpuproxy-py`'s gateway.rs); /proc shows 15 chars.
 _DATA_PLANE_THREAD = "gpuproxy-data-p"
 
 

@@ -176,7 +176,7 @@ class GpuRpcs(RpcBase):
                 )  # fmt: skip
         if kind in ("provider", "all"):
             listing = await service.catalog.search(OfferFilters(limit=1000))
-            for entry in provider_loads(listing, service.registry):
+            for entry in provider_loads(listing, service.providers):
                 answer.provider.append(
                     pb.ProviderLoad(
                         provider=entry.provider, available_offers=entry.available_offers,

@@ -26,6 +26,7 @@ import msgspec
 
 from gpuproxy.exceptions import ApiError
 from gpuproxy.providers.base import Provider
+from gpuproxy.providers.enabled import EnabledProviders
 from gpuproxy.providers.errors import (
     InvalidRequest,
     OfferNotRentable,
@@ -40,7 +41,6 @@ from gpuproxy.providers.listing import OfferCatalog
 from gpuproxy.providers.ownership import ownership_tag
 from gpuproxy.providers.params import OfferFilters, RentConfig
 from gpuproxy.providers.records import Offer
-from gpuproxy.providers.registry import ProviderRegistry
 
 if TYPE_CHECKING:
     from gpuproxy.accounts.principal import Principal
@@ -107,7 +107,7 @@ class Rentals:
     def __init__(
         self,
         *,
-        providers: ProviderRegistry,
+        providers: EnabledProviders,
         catalog: OfferCatalog,
         store: InstanceStore,
         hooks: RentalHooks,

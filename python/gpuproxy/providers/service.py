@@ -1,7 +1,7 @@
 """`services.providers`: GPU offers, rentals, reservations, availability and balancer state.
 
 Built at startup by `start_providers` (an entry of `gpuproxy.app.STARTUP_HOOKS`) from the
-settings through the provider registry (the local fleet is enabled by default); it runs
+settings through `build_providers` (the local fleet is enabled by default); it runs
 the availability poller and the orphan reaper (`orphans.OrphanReaper`,
 GPU_ORPHAN_REAP_INTERVAL_SECONDS) in the background. At shutdown it lets rents in flight
 finish recording, closes the provider clients and stops every local worker process it
@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 from gpuproxy import _core
 from gpuproxy.clock import now_ms
 from gpuproxy.providers.availability import AvailabilityPoller
+from gpuproxy.providers.enabled import EnabledProviders, build_providers
 from gpuproxy.providers.errors import InvalidRequest, ProviderError
 from gpuproxy.providers.events import EventBus
 from gpuproxy.providers.hooks import RentalHooks
 from gpuproxy.providers.instances import InstanceStore
 from gpuproxy.providers.listing import OfferCatalog
 from gpuproxy.providers.orphans import LONGEST_RENT_S, OrphanReaper
-from gpuproxy.providers.registry import ProviderRegistry, build_providers
 from gpuproxy.providers.rentals import PROCESS_BOUND, Rentals, node_alive, this_node
 
 if TYPE_CHECKING:
@@ -49,19 +49,19 @@ def strategy_names() -> tuple[str, ...]:
 
 
 class ProvidersService:
-    def __init__(self, services: Services, registry: ProviderRegistry) -> None:
+    def __init__(self, services: Services, providers: EnabledProviders) -> None:
         settings = services.settings
         self.services = services
-        self.registry = registry
+        self.providers = providers
         self.node = this_node()
         self.catalog = OfferCatalog(
-            registry,
+            providers,
             ttl_s=settings.gpu_offer_cache_seconds,
         )
         self.store = InstanceStore(services.db)
         self.bus = EventBus(services.kv)
         self.rentals = Rentals(
-            providers=registry,
+            providers=providers,
             catalog=self.catalog,
             store=self.store,
             hooks=RentalHooks(services),
@@ -150,7 +150,7 @@ class ProvidersService:
                 except Exception:
                     log.exception("could not stop local instance %s", record.id)
         await self.catalog.aclose()
-        await self.registry.aclose()
+        await self.providers.aclose()
 
     # ---- load-balancing strategy -----------------------------------------------------
 

@@ -11,8 +11,8 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from gpuproxy.serving.catalog import ModelRecord
 from gpuproxy.serving.errors import ModelError
-from gpuproxy.serving.registry import ModelRecord
 from gpuproxy.serving.runtime import Ran
 from gpuproxy.serving.tensors import (
     check_input,

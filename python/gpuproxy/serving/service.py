@@ -24,11 +24,11 @@ from gpuproxy.clock import now_ms
 from gpuproxy.exceptions import ApiError
 from gpuproxy.money import dollars_to_micros
 from gpuproxy.serving.batching import Batcher, batchable
+from gpuproxy.serving.catalog import ModelCatalog, ModelRecord, Quota
 from gpuproxy.serving.errors import ModelError
 from gpuproxy.serving.formats import Prepared, inspect_onnx, prepare, resolve_format
 from gpuproxy.serving.metrics import ServingMetrics
 from gpuproxy.serving.pickles import check_pickle_allowed, convert_pickle
-from gpuproxy.serving.registry import ModelRecord, ModelRegistry, Quota
 from gpuproxy.serving.runtime import ModelRuntime, Ran
 from gpuproxy.serving.settings import ServingSettings
 from gpuproxy.serving.storage import ModelFiles, Staged
@@ -51,12 +51,12 @@ class ModelsService:
         self._services = services
         self.settings = settings
         self.files = ModelFiles(services.settings.data_dir / "models")
-        self.registry = ModelRegistry(services.db)
+        self.catalog = ModelCatalog(services.db)
         self.runtime = ModelRuntime(settings)
         self.metrics = ServingMetrics()
         self._batchers: dict[str, Batcher] = {}
 
-    # -- registry -------------------------------------------------------------------------------
+    # -- catalog --------------------------------------------------------------------------------
 
     async def upload(
         self, owner: Principal, content_type: str | None, body: AsyncIterable[bytes]
@@ -98,11 +98,11 @@ class ModelsService:
                 created_at=now_ms(),
             )
             quota = Quota(self.settings.max_models_per_user, self.settings.max_bytes_per_user)
-            record = await self.registry.insert(record, quota)
+            record = await self.catalog.insert(record, quota)
             try:
                 self.files.commit(served.path, model_id)
             except BaseException:
-                await self.registry.delete(model_id)
+                await self.catalog.delete(model_id)
                 raise
         except BaseException:
             self.runtime.evict(model_id)
@@ -137,20 +137,20 @@ class ModelsService:
 
     async def find(self, caller: Principal, ref: str, version: int | None = None) -> ModelRecord:
         """The model `ref` names for the caller; 404 (also for another user's private one)."""
-        record = await self.registry.resolve(caller.user_id, ref, version, admin=caller.is_admin)
+        record = await self.catalog.resolve(caller.user_id, ref, version, admin=caller.is_admin)
         if record is None:
             suffix = f" version {version}" if version is not None else ""
             raise ModelError(404, f"model {ref!r}{suffix} not found", code="model_not_found")
         return record
 
     async def visible(self, caller: Principal) -> list[ModelRecord]:
-        return await self.registry.visible(caller.user_id)
+        return await self.catalog.visible(caller.user_id)
 
     async def delete(self, caller: Principal, ref: str) -> ModelRecord:
         record = await self.find(caller, ref)
         if record.owner_id != caller.user_id and not caller.is_admin:
             raise ModelError(403, "only the model's owner may delete it", code="not_owner")
-        await self.registry.delete(record.id)
+        await self.catalog.delete(record.id)
         self.runtime.evict(record.id)
         self.metrics.forget(record.id)
         self._batchers.pop(record.id, None)

@@ -1,4 +1,4 @@
-//! The selection trait and the registry of strategy names.
+//! The selection trait and the list of strategy names.
 
 use std::fmt;
 use std::str::FromStr;

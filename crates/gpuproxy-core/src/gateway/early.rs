@@ -15,7 +15,7 @@ pub enum HotRoute {
 /// to the control plane, which owns the CORS policy; a browser's actual request (with
 /// `Origin`) is served here like any other: the policy allows no cross-origin reads, so
 /// the control plane would add no CORS headers to it either. Only reads of the model list
-/// are hot: writes under `/api/v1/models/...` (the model registry's upload and predict)
+/// are hot: writes under `/api/v1/models/...` (the model catalog's upload and predict)
 /// belong to the control plane.
 pub fn classify(method: &Method, path: &str) -> Option<HotRoute> {
     if method == Method::OPTIONS {
@@ -118,7 +118,7 @@ mod tests {
         assert_eq!(classify(&Method::GET, "/v1/models/"), None);
         assert_eq!(classify(&Method::GET, "/health"), None);
         assert_eq!(classify(&Method::OPTIONS, "/v1/models"), None);
-        // The model registry's writes go to the control plane.
+        // The model catalog's writes go to the control plane.
         assert_eq!(classify(&Method::POST, "/api/v1/models/upload"), None);
         assert_eq!(classify(&Method::POST, "/api/v1/models/m1/predict"), None);
         assert_eq!(classify(&Method::DELETE, "/api/v1/models/m1"), None);

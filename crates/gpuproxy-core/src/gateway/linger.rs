@@ -42,7 +42,7 @@ impl Body for PumpedBody {
 
     fn size_hint(&self) -> SizeHint {
         // Content-Length is forwarded as the client sent it.
-        self.hint.clone()
+        self.hint
     }
 }
 

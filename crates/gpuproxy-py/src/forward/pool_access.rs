@@ -7,7 +7,7 @@ use gpuproxy_core::tracker::ConnectionGuard;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 
-use crate::pool::{PyConnectionGuard, PyPool};
+use crate::balancer::{PyConnectionGuard, PyPool};
 
 /// The `Arc<Pool>` behind a Python `Pool`.
 pub(crate) fn pool(obj: &Bound<'_, PyAny>) -> PyResult<Arc<Pool>> {

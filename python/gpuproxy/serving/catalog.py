@@ -17,7 +17,7 @@ from gpuproxy.serving.errors import ModelError
 from gpuproxy.serving.formats import TensorSpec
 from gpuproxy.storage.database import Database, Executor, Row
 
-__all__ = ["ModelRecord", "ModelRegistry", "Quota"]
+__all__ = ["ModelCatalog", "ModelRecord", "Quota"]
 
 # Statements below splice this constant column list (never a value) into their text.
 _COLUMNS = (
@@ -82,7 +82,7 @@ class Quota(msgspec.Struct, frozen=True):
     max_bytes: int
 
 
-class ModelRegistry:
+class ModelCatalog:
     def __init__(self, db: Database) -> None:
         self._db = db
 

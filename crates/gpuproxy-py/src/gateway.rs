@@ -19,7 +19,6 @@ use gpuproxy_core::gateway::fallback::Fallback;
 use gpuproxy_core::gateway::listener::{bind, serve};
 use gpuproxy_core::gateway::metrics::{Histogram, LATENCY_BUCKETS_S};
 use gpuproxy_core::gateway::principal::{Digest, Principal, RateLimit};
-use gpuproxy_core::gateway::respond::ERROR_TYPES;
 use gpuproxy_core::gateway::routes::{PoolRoute, Price, RouteTable};
 use gpuproxy_core::gateway::state::DataPlane as CoreDataPlane;
 use gpuproxy_core::gateway::usage::UsageEvent;
@@ -28,9 +27,9 @@ use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
+use crate::balancer::PyPool;
 use crate::forward::seconds;
 use crate::limits::PyRateLimiter;
-use crate::pool::PyPool;
 
 type PrincipalTuple<'py> = (
     String,
@@ -538,10 +537,4 @@ impl PyDataPlane {
         d.set_item("upstream", histogram(py, &m.upstream)?)?;
         Ok(d)
     }
-}
-
-pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PyDataPlane>()?;
-    // The error vocabulary of the data plane, so the control plane answers the same `type`.
-    m.add("ERROR_TYPES", PyTuple::new(m.py(), ERROR_TYPES)?)
 }

@@ -1,4 +1,4 @@
-"""The registry over real HTTP: upload (streamed multipart), metadata read from the ONNX
+"""The model catalog over real HTTP: upload (streamed multipart), metadata read from the ONNX
 graph, list/get/delete, versions, private and public models."""
 
 from __future__ import annotations

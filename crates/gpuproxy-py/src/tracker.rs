@@ -1,20 +1,11 @@
-//! Read-only snapshot classes (backend, pool) for load endpoints and metrics.
+//! `BackendSnapshot` and `PoolSnapshot`: the tracker's read-only views (backend, pool) for
+//! load endpoints and metrics.
 
 use gpuproxy_core::tracker::{BackendSnapshot, PoolSnapshot};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-pub(crate) fn py_bool(b: bool) -> &'static str {
-    if b {
-        "True"
-    } else {
-        "False"
-    }
-}
-
-pub(crate) fn py_opt(v: Option<u64>) -> String {
-    v.map_or_else(|| "None".to_owned(), |v| v.to_string())
-}
+use crate::repr::py_bool;
 
 /// One backend's state at one moment.
 #[pyclass(frozen, get_all, module = "gpuproxy._core", name = "BackendSnapshot")]

@@ -13,7 +13,7 @@ use pyo3::types::{PyBytes, PyString, PyTuple};
 
 use crate::clock::{clock_or_system, PyManualClock};
 use crate::errors::{invalid, IntoPyErr};
-use crate::snapshots::{PyBackendSnapshot, PyPoolSnapshot};
+use crate::tracker::{PyBackendSnapshot, PyPoolSnapshot};
 
 /// A pool of backends and its strategy. Safe to share between threads.
 #[pyclass(frozen, module = "gpuproxy._core", name = "Pool")]

@@ -24,7 +24,7 @@ from gpuproxy.providers.vastai import VastAiProvider
 if TYPE_CHECKING:
     from gpuproxy.config import Settings
 
-__all__ = ["OfferSearch", "ProviderRegistry", "build_providers"]
+__all__ = ["EnabledProviders", "OfferSearch", "build_providers"]
 
 _ALIASES = {"vastai": "vast.ai", "vast": "vast.ai", "ionet": "io.net", "io": "io.net"}
 
@@ -36,7 +36,7 @@ class OfferSearch(msgspec.Struct, frozen=True, kw_only=True):
     errors: dict[str, str]
 
 
-class ProviderRegistry(Mapping[str, Provider]):
+class EnabledProviders(Mapping[str, Provider]):
     def __init__(self, providers: Mapping[str, Provider]) -> None:
         self._providers = dict(providers)
 
@@ -87,7 +87,7 @@ class ProviderRegistry(Mapping[str, Provider]):
         await asyncio.gather(*(p.aclose() for p in self._providers.values()))
 
 
-def build_providers(settings: Settings) -> ProviderRegistry:
+def build_providers(settings: Settings) -> EnabledProviders:
     """The providers the settings enable (optional knobs are read when the settings have them)."""
     providers: dict[str, Provider] = {}
     if settings.local_fleet_enabled:
@@ -107,4 +107,4 @@ def build_providers(settings: Settings) -> ProviderRegistry:
         providers["io.net"] = IoNetProvider(
             settings.ionet_api_key, settings.ionet_url, ssh_public_keys=[key] if key else []
         )
-    return ProviderRegistry(providers)
+    return EnabledProviders(providers)

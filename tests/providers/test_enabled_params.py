@@ -1,4 +1,4 @@
-"""Provider registry from settings, the concurrent search, and input validation."""
+"""The enabled providers from settings, the concurrent search, and input validation."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from tests.fakes.vastai import FakeVastAi
 from gpuproxy.config import Settings, load_settings
 from gpuproxy.providers import InvalidRequest, OfferFilters, RentConfig, parse_rent_config
 from gpuproxy.providers.base import Provider
+from gpuproxy.providers.enabled import EnabledProviders, build_providers
 from gpuproxy.providers.errors import ProviderUnavailable
 from gpuproxy.providers.ionet import IoNetProvider
 from gpuproxy.providers.params import OfferFilters as Filters
 from gpuproxy.providers.records import Instance, Offer
-from gpuproxy.providers.registry import ProviderRegistry, build_providers
 
 
 class _Stub(Provider):
@@ -55,16 +55,16 @@ class _Stub(Provider):
 
 
 async def test_search_gives_partial_results_and_errors() -> None:
-    registry = ProviderRegistry(
+    providers = EnabledProviders(
         {"ok": _Stub("ok", "ok"), "down": _Stub("down", "fail"), "slow": _Stub("slow", "slow")}
     )
-    result = await registry.search(OfferFilters(), timeout_s=0.2)
+    result = await providers.search(OfferFilters(), timeout_s=0.2)
     assert [o.provider for o in result.offers] == ["ok"]
     assert set(result.errors) == {"down", "slow"}
     assert "503" in result.errors["down"]
     assert "timed out" in result.errors["slow"]
     with pytest.raises(InvalidRequest) as err:
-        registry.resolve("nope")
+        providers.resolve("nope")
     assert err.value.field == "provider"
 
 
@@ -77,16 +77,16 @@ async def test_build_from_settings(tmp_path: Path) -> None:
             ionet_api_key="",
             local_fleet_enabled=True,
         )
-        registry = build_providers(settings)
-        assert sorted(registry) == ["local", "vast.ai"]
-        assert registry.resolve("vastai") is registry["vast.ai"]
-        result = await registry.search(OfferFilters(gpu_model="4090", limit=10))
+        providers = build_providers(settings)
+        assert sorted(providers) == ["local", "vast.ai"]
+        assert providers.resolve("vastai") is providers["vast.ai"]
+        result = await providers.search(OfferFilters(gpu_model="4090", limit=10))
         assert result.errors == {}
         assert {o.provider for o in result.offers} == {"local", "vast.ai"}
         assert [o.price_per_hour for o in result.offers] == sorted(
             o.price_per_hour for o in result.offers
         )
-        await registry.aclose()
+        await providers.aclose()
     assert list(build_providers(Settings(data_dir=tmp_path, local_fleet_enabled=False))) == []
 
 
@@ -101,11 +101,11 @@ async def test_ionet_gets_the_operator_ssh_key(tmp_path: Path) -> None:
         },
         env_file=None,
     )
-    registry = build_providers(settings)
-    provider = registry["io.net"]
+    providers = build_providers(settings)
+    provider = providers["io.net"]
     assert isinstance(provider, IoNetProvider)
     assert provider.ssh_public_keys == [key]
-    await registry.aclose()
+    await providers.aclose()
 
 
 def test_filters_from_query_name_the_bad_field() -> None:
