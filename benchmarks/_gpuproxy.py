@@ -45,8 +45,10 @@ class NotAvailable(Exception):
 def _missing() -> str | None:
     if importlib.util.find_spec("gpuproxy") is None:
         return "the gpuproxy package is not installed in this Python"
-    if importlib.util.find_spec("gpuproxy.api.openai_routes") is None:
-        return "the gateway's /v1 routes (gpuproxy.api.openai_routes) are not in this tree yet"
+    if importlib.util.find_spec("gpuproxy.api.gateway.openai_routes") is None:
+        return (
+            "the gateway's /v1 routes (gpuproxy.api.gateway.openai_routes) are not in this tree yet"
+        )
     return None
 
 

@@ -27,8 +27,8 @@ from tests.accounts.support import (
 
 from gpuproxy.accounts.passwords import PasswordHasher
 from gpuproxy.accounts.tokens import ISSUER
-from gpuproxy.api.admin import AdminController
-from gpuproxy.api.auth import AuthController
+from gpuproxy.api.accounts.admin import AdminController
+from gpuproxy.api.accounts.auth import AuthController
 from gpuproxy.config import Settings
 
 Client = AsyncTestClient[Any]

@@ -18,7 +18,7 @@ from litestar import Litestar
 from tests.worker._spawn import SpawnWorker, worker_spawner
 from websockets.asyncio.client import connect
 
-from gpuproxy.api.workers_ws import workers_connect
+from gpuproxy.api.gateway.workers_ws import workers_connect
 from gpuproxy.gateway.worker_address import WorkerAddressPolicy
 from gpuproxy.gateway.workers import WorkerEvent, WorkerRegistry
 

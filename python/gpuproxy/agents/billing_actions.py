@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from gpuproxy.agents.action import Action, AgentContext, object_schema
-from gpuproxy.api.billing_common import billing_of, page, parse_amount, transactions_page
-from gpuproxy.api.guardrails import spending_check, spending_view
+from gpuproxy.api.billing.common import billing_of, page, parse_amount, transactions_page
+from gpuproxy.api.billing.guardrails import spending_check, spending_view
 
 __all__ = ["BILLING_ACTIONS"]
 

@@ -1,6 +1,6 @@
 """GPU actions: list offers, the caller's instances, one instance, rent, destroy, reserve.
 
-They call what the REST routes under /api/v1/gpu call (`gpuproxy.api.gpu`), so filters,
+They call what the REST routes under /api/v1/gpu call (`gpuproxy.api.gpu.rentals`), so filters,
 ownership (another user's instance is "not found"), credit holds and provider errors are
 the same.
 """
@@ -12,9 +12,9 @@ from typing import Any
 from gpuproxy.agents.action import Action, AgentContext, object_schema
 from gpuproxy.agents.errors import ActionFailed
 from gpuproxy.api.errors import error_parts
-from gpuproxy.api.gpu import offers_listing, reserve_from_body
-from gpuproxy.api.gpu_common import providers_of
-from gpuproxy.api.gpu_views import instance_view, reservation_view
+from gpuproxy.api.gpu.common import providers_of
+from gpuproxy.api.gpu.rentals import offers_listing, reserve_from_body
+from gpuproxy.api.gpu.views import instance_view, reservation_view
 from gpuproxy.providers.params import parse_rent_config
 
 __all__ = ["GPU_ACTIONS"]

@@ -7,28 +7,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpuproxy.api.a2a import A2A_ROUTE_HANDLERS
-from gpuproxy.api.acl_http import ACL_ROUTE_HANDLERS
-from gpuproxy.api.admin import AdminController
-from gpuproxy.api.agent_detect import agent_auto
-from gpuproxy.api.agents_http import LangChainController, agent_discover
-from gpuproxy.api.auth import AuthController
-from gpuproxy.api.billing import BillingController
-from gpuproxy.api.billing_admin import BillingAdminController
-from gpuproxy.api.billing_webhooks import BillingWebhooksController
-from gpuproxy.api.events_ws import events_ws
-from gpuproxy.api.gateway_admin import ModelPricesController, SharedPoolsController
-from gpuproxy.api.gpu import GpuController
-from gpuproxy.api.gpu_proxy import GpuProxyController
-from gpuproxy.api.guardrails import GuardRailsAdminController, GuardRailsController
+from gpuproxy.api.accounts.admin import AdminController
+from gpuproxy.api.accounts.auth import AuthController
+from gpuproxy.api.agents.a2a import A2A_ROUTE_HANDLERS
+from gpuproxy.api.agents.acl import ACL_ROUTE_HANDLERS
+from gpuproxy.api.agents.detect import agent_auto
+from gpuproxy.api.agents.langchain import LangChainController, agent_discover
+from gpuproxy.api.agents.mcp import MCP_ROUTE_HANDLERS
+from gpuproxy.api.billing.account import BillingController
+from gpuproxy.api.billing.admin import BillingAdminController
+from gpuproxy.api.billing.guardrails import GuardRailsAdminController, GuardRailsController
+from gpuproxy.api.billing.webhooks import BillingWebhooksController
+from gpuproxy.api.gateway.admin import ModelPricesController, SharedPoolsController
+from gpuproxy.api.gateway.monitoring import MonitoringController
+from gpuproxy.api.gateway.openai_routes import OPENAI_ROUTE_HANDLERS
+from gpuproxy.api.gateway.workers_ws import workers_connect
+from gpuproxy.api.gpu.events_ws import events_ws
+from gpuproxy.api.gpu.loadbalancer import LoadBalancerController
+from gpuproxy.api.gpu.proxy import GpuProxyController
+from gpuproxy.api.gpu.rentals import GpuController
 from gpuproxy.api.health import HealthController
-from gpuproxy.api.inference_v2 import INFERENCE_V2_HANDLERS
-from gpuproxy.api.loadbalancer import LoadBalancerController
-from gpuproxy.api.mcp import MCP_ROUTE_HANDLERS
-from gpuproxy.api.models import ModelsController
-from gpuproxy.api.monitoring import MonitoringController
-from gpuproxy.api.openai_routes import OPENAI_ROUTE_HANDLERS
-from gpuproxy.api.workers_ws import workers_connect
+from gpuproxy.api.serving.inference_v2 import INFERENCE_V2_HANDLERS
+from gpuproxy.api.serving.models import ModelsController
 from gpuproxy.dashboard.routes import DASHBOARD_ROUTE_HANDLERS
 
 __all__ = ["ROUTE_HANDLERS"]

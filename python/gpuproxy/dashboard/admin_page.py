@@ -9,10 +9,10 @@ from typing import Any
 from litestar import Request, Response, get, post
 from litestar.response import Redirect
 
-from gpuproxy.api.accounts_http import accounts_of, client_ip
-from gpuproxy.api.auth_schemas import user_out
+from gpuproxy.api.accounts.common import accounts_of, client_ip
+from gpuproxy.api.accounts.schemas import user_out
 from gpuproxy.api.deps import ServicesDep
-from gpuproxy.api.gpu_common import providers_of
+from gpuproxy.api.gpu.common import providers_of
 from gpuproxy.dashboard.render import SECURITY_HEADERS, page
 from gpuproxy.dashboard.session import DASHBOARD_PREFIX
 from gpuproxy.dashboard.web import DashboardController, PathId, checked_form, signed_in_admin

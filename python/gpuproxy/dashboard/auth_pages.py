@@ -11,7 +11,7 @@ from litestar.datastructures import Cookie
 from litestar.response import Redirect
 
 from gpuproxy.accounts.principal import Principal
-from gpuproxy.api.accounts_http import accounts_of, client_ip, user_agent
+from gpuproxy.api.accounts.common import accounts_of, client_ip, user_agent
 from gpuproxy.api.deps import ServicesDep
 from gpuproxy.dashboard.render import SECURITY_HEADERS, page
 from gpuproxy.dashboard.session import (

@@ -9,10 +9,10 @@ from typing import Annotated, Any
 from litestar import Request, Response, get
 from litestar.params import Parameter
 
-from gpuproxy.api.billing_common import billing_of, notifications_page, transactions_page
-from gpuproxy.api.billing_common import page as checked_page
+from gpuproxy.api.billing.common import billing_of, notifications_page, transactions_page
+from gpuproxy.api.billing.common import page as checked_page
+from gpuproxy.api.billing.guardrails import spending_view
 from gpuproxy.api.deps import ServicesDep
-from gpuproxy.api.guardrails import spending_view
 from gpuproxy.dashboard.render import page
 from gpuproxy.dashboard.session import DASHBOARD_PREFIX
 from gpuproxy.dashboard.web import DashboardController, signed_in

@@ -11,9 +11,9 @@ from litestar.response import Redirect
 
 from gpuproxy.accounts.principal import Principal
 from gpuproxy.api.deps import ServicesDep
-from gpuproxy.api.gpu import offers_listing, reserve_from_body
-from gpuproxy.api.gpu_common import providers_of
-from gpuproxy.api.gpu_views import instance_view, reservation_view
+from gpuproxy.api.gpu.common import providers_of
+from gpuproxy.api.gpu.rentals import offers_listing, reserve_from_body
+from gpuproxy.api.gpu.views import instance_view, reservation_view
 from gpuproxy.dashboard.render import SECURITY_HEADERS, page
 from gpuproxy.dashboard.session import DASHBOARD_PREFIX
 from gpuproxy.dashboard.web import DashboardController, PathId, checked_form, signed_in

@@ -11,8 +11,8 @@ from litestar import Request, Response, get, post
 from litestar.response import Redirect
 
 from gpuproxy.accounts.principal import ALL_SCOPES, Principal
-from gpuproxy.api.accounts_http import accounts_of, client_ip
-from gpuproxy.api.auth_schemas import key_out
+from gpuproxy.api.accounts.common import accounts_of, client_ip
+from gpuproxy.api.accounts.schemas import key_out
 from gpuproxy.api.deps import ServicesDep
 from gpuproxy.clock import now_ms
 from gpuproxy.dashboard.render import SECURITY_HEADERS, page

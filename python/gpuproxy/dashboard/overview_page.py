@@ -17,9 +17,9 @@ from litestar.params import QueryParameter
 from litestar.response import Stream
 
 from gpuproxy.accounts.principal import Principal
-from gpuproxy.api.billing_common import billing_of
+from gpuproxy.api.billing.common import billing_of
+from gpuproxy.api.billing.guardrails import spending_view
 from gpuproxy.api.deps import ServicesDep
-from gpuproxy.api.guardrails import spending_view
 from gpuproxy.dashboard.render import SECURITY_HEADERS, page
 from gpuproxy.dashboard.session import DASHBOARD_PREFIX
 from gpuproxy.dashboard.traffic import RANGES, parse_range, traffic

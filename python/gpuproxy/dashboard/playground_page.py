@@ -14,7 +14,7 @@ from typing import Any
 from litestar import Request, Response, get, post
 from litestar.exceptions import NotAuthorizedException
 
-from gpuproxy.api.accounts_http import accounts_of
+from gpuproxy.api.accounts.common import accounts_of
 from gpuproxy.api.deps import ServicesDep
 from gpuproxy.dashboard.render import SECURITY_HEADERS, page
 from gpuproxy.dashboard.session import DASHBOARD_PREFIX

@@ -38,12 +38,12 @@ def _gpu_instance(view: dict[str, Any], extras: tuple[str, ...]) -> pb.GPUInstan
 
 
 def offer_message(view: dict[str, Any]) -> pb.GPUInstance:
-    """An offer (`gpuproxy.api.gpu_views.offer_view`) as the seed's GPUInstance."""
+    """An offer (`gpuproxy.api.gpu.views.offer_view`) as the seed's GPUInstance."""
     return _gpu_instance(view, _OFFER_EXTRAS)
 
 
 def instance_message(view: dict[str, Any]) -> pb.GPUInstance:
-    """A rented instance (`gpuproxy.api.gpu_views.instance_view`); metadata carries the
+    """A rented instance (`gpuproxy.api.gpu.views.instance_view`); metadata carries the
     contract id (the seed's place for it), the record id and the endpoint."""
     return _gpu_instance(view, _INSTANCE_EXTRAS)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpuproxy.api.billing_common import billing_of, page, parse_amount, transactions_page
-from gpuproxy.api.guardrails import spending_view
+from gpuproxy.api.billing.common import billing_of, page, parse_amount, transactions_page
+from gpuproxy.api.billing.guardrails import spending_view
 from gpuproxy.billing.errors import InvalidBillingInput
 from gpuproxy.billing.payments import PaymentRequest, parse_preferred
 from gpuproxy.billing.payments.preferred import resolve_provider

@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from gpuproxy.api.gpu import parse_filters, parse_provider_names
-from gpuproxy.api.gpu_common import providers_of
-from gpuproxy.api.gpu_views import instance_view, offer_view, reservation_view
-from gpuproxy.api.loadbalancer import server_loads
+from gpuproxy.api.gpu.common import providers_of
+from gpuproxy.api.gpu.loadbalancer import server_loads
+from gpuproxy.api.gpu.rentals import parse_filters, parse_provider_names
+from gpuproxy.api.gpu.views import instance_view, offer_view, reservation_view
 from gpuproxy.grpc_api import gpuproxy_pb2 as pb
 from gpuproxy.grpc_api._handlers import RpcBase, unary
 from gpuproxy.grpc_api.auth import authorize

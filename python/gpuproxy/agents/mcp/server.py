@@ -1,5 +1,5 @@
 """The MCP methods: initialize, ping, tools, resources. Transport-free: the HTTP layer
-(`gpuproxy.api.mcp`) handles sessions, headers and SSE, and calls `handle` per request."""
+(`gpuproxy.api.agents.mcp`) handles sessions, headers and SSE, and calls `handle` per request."""
 
 from __future__ import annotations
 

@@ -21,8 +21,8 @@ from litestar.params import FromPath, SkipValidation
 from gpuproxy import __version__
 from gpuproxy.api.deps import ServicesDep
 from gpuproxy.api.guards import principal_of, requires_scope
-from gpuproxy.api.models import models_of
 from gpuproxy.api.openapi_errors import ErrorBody
+from gpuproxy.api.serving.models import models_of
 from gpuproxy.exceptions import ApiError
 from gpuproxy.serving.catalog import ModelRecord
 from gpuproxy.serving.oip import HEADER_LENGTH, encode_answer, parse_infer

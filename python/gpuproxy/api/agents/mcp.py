@@ -35,11 +35,7 @@ from gpuproxy.agents.mcp.rpc import (
 )
 from gpuproxy.agents.mcp.server import handle, initialize_result
 from gpuproxy.agents.mcp.sessions import McpSession, SessionStore
-from gpuproxy.api.agent_sse import Emit, sse_answer
-from gpuproxy.api.deps import ServicesDep
-from gpuproxy.api.gpu_common import MAX_JSON_BODY
-from gpuproxy.api.guards import principal_of, requires_auth
-from gpuproxy.api.mcp_checks import (
+from gpuproxy.api.agents.mcp_checks import (
     McpRefused,
     accepts_sse,
     check_origin,
@@ -47,6 +43,10 @@ from gpuproxy.api.mcp_checks import (
     header_version,
     refusal_response,
 )
+from gpuproxy.api.agents.sse import Emit, sse_answer
+from gpuproxy.api.deps import ServicesDep
+from gpuproxy.api.guards import principal_of, requires_auth
+from gpuproxy.api.json_body import MAX_JSON_BODY
 from gpuproxy.services import Services
 
 __all__ = ["MCP_ROUTE_HANDLERS", "credential_of", "mcp_answer"]

@@ -28,11 +28,11 @@ from gpuproxy.agents.mcp.rpc import (
     error_response,
     result_response,
 )
-from gpuproxy.api.agent_sse import Emit, sse_answer
+from gpuproxy.api.agents.mcp import credential_of
+from gpuproxy.api.agents.sse import Emit, sse_answer
 from gpuproxy.api.deps import ServicesDep
-from gpuproxy.api.gpu_common import json_object
 from gpuproxy.api.guards import principal_of, requires_auth
-from gpuproxy.api.mcp import credential_of
+from gpuproxy.api.json_body import json_object
 from gpuproxy.api.openapi_errors import error_responses
 from gpuproxy.services import Services
 

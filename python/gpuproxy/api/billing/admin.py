@@ -12,7 +12,7 @@ from litestar import Controller, Request, delete, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from gpuproxy.api.billing_common import (
+from gpuproxy.api.billing.common import (
     Amount,
     billing_of,
     page,

@@ -15,7 +15,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
-from gpuproxy.api.billing_common import (
+from gpuproxy.api.billing.common import (
     Amount,
     billing_of,
     caller_page,

@@ -16,10 +16,10 @@ from litestar import Request, Response, post
 from gpuproxy.agents.acl import DIALECTS, NotUnderstood, answer, from_json, from_sexpr
 from gpuproxy.agents.acl import not_understood as not_understood_reply
 from gpuproxy.agents.action import AgentContext
+from gpuproxy.api.agents.mcp import credential_of
 from gpuproxy.api.deps import ServicesDep
-from gpuproxy.api.gpu_common import MAX_JSON_BODY
 from gpuproxy.api.guards import principal_of, requires_auth
-from gpuproxy.api.mcp import credential_of
+from gpuproxy.api.json_body import MAX_JSON_BODY
 from gpuproxy.services import Services
 
 __all__ = ["ACL_ROUTE_HANDLERS", "acl_json_answer"]

@@ -5,7 +5,7 @@
   `{"tool", "output"}`; errors are the REST ones (status and `{"error": ...}`).
 - `GET  /agent/discover`, `/api/v1/agents/discover` protocols, endpoints, revisions and
   skills (public: it names no user data).
-MCP is served by `gpuproxy.api.mcp`.
+MCP is served by `gpuproxy.api.agents.mcp`.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from gpuproxy.agents.action import AgentContext
 from gpuproxy.agents.actions import run_action
 from gpuproxy.agents.discovery import discovery_document
 from gpuproxy.agents.langchain import langchain_tools, parse_execute
+from gpuproxy.api.agents.mcp import credential_of
 from gpuproxy.api.deps import ServicesDep
-from gpuproxy.api.gpu_common import json_object
 from gpuproxy.api.guards import principal_of, requires_auth
-from gpuproxy.api.mcp import credential_of
+from gpuproxy.api.json_body import json_object
 from gpuproxy.api.openapi_errors import error_responses
 from gpuproxy.services import Services
 

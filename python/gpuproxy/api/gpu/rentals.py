@@ -26,9 +26,10 @@ from litestar.params import FromPath
 from gpuproxy.accounts.principal import Principal
 from gpuproxy.api.deps import ServicesDep
 from gpuproxy.api.errors import error_parts
-from gpuproxy.api.gpu_common import json_object, providers_of
-from gpuproxy.api.gpu_views import failure_view, instance_view, offer_view, reservation_view
+from gpuproxy.api.gpu.common import providers_of
+from gpuproxy.api.gpu.views import failure_view, instance_view, offer_view, reservation_view
 from gpuproxy.api.guards import principal_of, requires_scope
+from gpuproxy.api.json_body import json_object
 from gpuproxy.providers.errors import InvalidRequest
 from gpuproxy.providers.params import OfferFilters, parse_rent_config
 from gpuproxy.providers.reservations import Reservation, reserve

@@ -22,7 +22,7 @@ import msgspec
 from litestar import Controller, Response, get
 
 from gpuproxy.api.deps import ServicesDep
-from gpuproxy.api.gateway_common import gateway_of
+from gpuproxy.api.gateway.common import gateway_of
 from gpuproxy.api.guards import requires_admin
 from gpuproxy.gateway.errors import GatewayError
 from gpuproxy.gateway.prometheus import CONTENT_TYPE, render_prometheus

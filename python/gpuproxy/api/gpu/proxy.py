@@ -18,7 +18,7 @@ from litestar.params import JSONBody
 from litestar.response import Stream
 
 from gpuproxy.api.deps import ServicesDep
-from gpuproxy.api.gateway_common import gateway_of
+from gpuproxy.api.gateway.common import gateway_of
 from gpuproxy.api.guards import principal_of, requires_scope
 from gpuproxy.gateway.errors import GatewayError
 from gpuproxy.gateway.protocol_proxy import build_call

@@ -9,12 +9,12 @@ from litestar import Controller, Request, delete, get, post
 from litestar.params import JSONBody, PathParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from gpuproxy.api.accounts_http import (
+from gpuproxy.api.accounts.common import (
     accounts_of,
     client_ip,
     user_agent,
 )
-from gpuproxy.api.auth_schemas import (
+from gpuproxy.api.accounts.schemas import (
     ApiKeyCreated,
     ApiKeyList,
     ChangePassword,

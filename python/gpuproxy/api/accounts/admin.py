@@ -14,8 +14,8 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from gpuproxy.accounts.errors import NotFound
 from gpuproxy.accounts.service import AccountsService
 from gpuproxy.accounts.users import User
-from gpuproxy.api.accounts_http import accounts_of, client_ip
-from gpuproxy.api.auth_schemas import (
+from gpuproxy.api.accounts.common import accounts_of, client_ip
+from gpuproxy.api.accounts.schemas import (
     AdminCreateApiKey,
     AdminCreateUser,
     AdminUpdateApiKey,

@@ -13,7 +13,7 @@ from litestar import Controller, Request, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
-from gpuproxy.api.billing_common import (
+from gpuproxy.api.billing.common import (
     Amount,
     billing_of,
     caller_page,

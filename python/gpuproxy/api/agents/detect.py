@@ -10,13 +10,13 @@ from litestar import Request, Response, post
 from litestar.response import Stream
 
 from gpuproxy.agents.detect import detect_protocol
-from gpuproxy.api.a2a import a2a_answer
-from gpuproxy.api.acl_http import acl_json_answer
-from gpuproxy.api.agents_http import langchain_answer
+from gpuproxy.api.agents.a2a import a2a_answer
+from gpuproxy.api.agents.acl import acl_json_answer
+from gpuproxy.api.agents.langchain import langchain_answer
+from gpuproxy.api.agents.mcp import mcp_answer
 from gpuproxy.api.deps import ServicesDep
-from gpuproxy.api.gpu_common import json_object
 from gpuproxy.api.guards import requires_auth
-from gpuproxy.api.mcp import mcp_answer
+from gpuproxy.api.json_body import json_object
 
 __all__ = ["agent_auto"]
 

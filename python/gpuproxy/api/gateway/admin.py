@@ -20,7 +20,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from gpuproxy.api.deps import ServicesDep
-from gpuproxy.api.gateway_common import gateway_of
+from gpuproxy.api.gateway.common import gateway_of
 from gpuproxy.api.guards import principal_of, requires_admin, requires_auth
 from gpuproxy.gateway.errors import GatewayError
 from gpuproxy.gateway.pools import SharedPoolConfig

@@ -1,4 +1,5 @@
-"""Helpers shared by the GPU, load-balancer and events routes."""
+"""The request body as a JSON object, for the routes that read their body by hand (GPU and
+agent routes alike)."""
 
 from __future__ import annotations
 
@@ -7,20 +8,11 @@ from typing import Any
 import msgspec
 from litestar import Request
 
-from gpuproxy.providers.errors import InvalidRequest, ProviderUnavailable
-from gpuproxy.providers.service import ProvidersService
-from gpuproxy.services import Services
+from gpuproxy.providers.errors import InvalidRequest
 
-__all__ = ["MAX_JSON_BODY", "json_object", "providers_of"]
+__all__ = ["MAX_JSON_BODY", "json_object"]
 
 MAX_JSON_BODY = 256 * 1024
-
-
-def providers_of(services: Services) -> ProvidersService:
-    """`services.providers`, or 503 when the providers service did not start."""
-    if services.providers is None:
-        raise ProviderUnavailable("gpu", "the GPU providers service is not running")
-    return services.providers
 
 
 async def json_object(request: Request[Any, Any, Any], *, required: bool) -> dict[str, Any]:

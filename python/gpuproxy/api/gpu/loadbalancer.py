@@ -18,8 +18,9 @@ from litestar import Controller, Request, get, put
 
 from gpuproxy.accounts.principal import Principal
 from gpuproxy.api.deps import ServicesDep
-from gpuproxy.api.gpu_common import json_object, providers_of
+from gpuproxy.api.gpu.common import providers_of
 from gpuproxy.api.guards import principal_of, requires_admin, requires_auth, requires_scope
+from gpuproxy.api.json_body import json_object
 from gpuproxy.providers.errors import InvalidRequest
 from gpuproxy.providers.loads import InstanceLoad, instance_loads, provider_loads
 from gpuproxy.providers.params import OfferFilters

@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Controller, Request, post
 from litestar.status_codes import HTTP_200_OK
 
-from gpuproxy.api.billing_common import billing_of
+from gpuproxy.api.billing.common import billing_of
 from gpuproxy.api.deps import ServicesDep
 from gpuproxy.billing.errors import InvalidBillingInput, ProviderNotConfigured
 

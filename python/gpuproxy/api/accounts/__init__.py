@@ -1,0 +1,1 @@
+"""HTTP routes of accounts: sign-up, login, tokens, API keys, and user administration."""

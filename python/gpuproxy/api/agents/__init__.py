@@ -1,0 +1,1 @@
+"""HTTP routes of agent protocols: MCP, A2A, FIPA ACL and KQML, LangChain, detection."""

@@ -1,0 +1,1 @@
+"""HTTP routes of billing: credits, payments, webhooks, guard rails, admin adjustments."""

@@ -1,0 +1,1 @@
+"""HTTP routes of the inference gateway: OpenAI routes, prices, pools, monitoring, workers."""

@@ -1,0 +1,1 @@
+"""HTTP routes of GPUs: offers, rentals, load balancing, live events, the protocol proxy."""

@@ -1,0 +1,1 @@
+"""HTTP routes of uploaded models: the model registry and the Open Inference Protocol v2."""
