@@ -27,8 +27,8 @@ async def admit(
 ) -> tuple[Principal | None, Refusal | None, list[tuple[bytes, bytes]]]:
     """Authenticate and rate-limit one request: (caller, refusal, rate-limit headers).
 
-    The one place both the middleware and the inference fast path decide this. No or bad
-    credentials give (None, None, []): the route answers 401 itself. The memory-only
+    The one place the HTTP middleware and gRPC decide this. No or bad credentials give
+    (None, None, []): the route answers 401 itself. The memory-only
     lookup runs first so a cached key costs no await.
     """
     principal = accounts.authenticate_cached(headers)
