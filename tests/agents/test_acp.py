@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from acp_sdk.client import Client
-from acp_sdk.models import ACPError, Message, MessagePart, Run, RunStatus
+from acp_sdk.models import ACPError, Message, MessagePart, Run, RunCompletedEvent, RunStatus
 from tests.gateway.support import GatewayServer, User
 
 pytestmark = pytest.mark.timeout(90)
@@ -104,8 +104,8 @@ async def test_agents_runs_events_and_isolation(gateway: GatewayServer) -> None:
             "message.completed", "run.completed",
         ]  # fmt: skip
         last = events[-1]
-        assert isinstance(last.run, Run)  # type: ignore[union-attr]
-        assert _result(last.run)["status"] == "destroyed"  # type: ignore[union-attr]
+        assert isinstance(last, RunCompletedEvent)
+        assert _result(last.run)["status"] == "destroyed"
 
 
 async def test_async_run_is_cancelled(gateway: GatewayServer) -> None:
@@ -155,6 +155,14 @@ async def test_seed_form_auto_detection_and_errors(gateway: GatewayServer) -> No
         forced = await http.post("/api/v1/agent", json=seed, headers={"X-Agent-Protocol": "ACP"})
         assert forced.status_code == 200
 
+        content = '{"action":"list_gpu_instances","parameters":{"provider":"local"}}'
+        part = {"content_type": "application/json", "content": content}
+        # the README's curl example, as raw JSON
+        readme = {"agent_name": AGENT, "mode": "sync", "input": [{"role": "user", "parts": [part]}]}
+        raw = await http.post("/api/v1/acp/runs", json=readme)
+        assert raw.json()["status"] == "completed"
+        assert raw.headers["run-id"] == raw.json()["run_id"]
+        assert json.loads(raw.json()["output"][0]["parts"][0]["content"])["instances"]
         bad = await http.post("/api/v1/acp", json={"header": {}, "payload": {"parameters": {}}})
         assert bad.status_code == 400
         assert bad.json()["error"]["param"] == "payload.command"

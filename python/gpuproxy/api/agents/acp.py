@@ -22,6 +22,7 @@ from typing import Any
 
 from litestar import Request, Response, Router, get, post
 from litestar.exceptions import HTTPException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 from litestar.response import Stream
 
@@ -102,7 +103,10 @@ def _run_request(body: dict[str, Any]) -> tuple[list[Any], str, str | None]:
     "/runs",
     status_code=200,
     summary="ACP: create a run (mode sync, async: 202, or stream: SSE of its events)",
-    responses=error_responses(402, 409, 502, 504),
+    responses={
+        202: ResponseSpec(data_container=dict[str, Any], description="async: the run, created"),
+        **error_responses(402, 409, 502, 504),
+    },
 )
 async def create_run(
     request: Request[Any, Any, Any], services: ServicesDep
