@@ -16,6 +16,8 @@ from acp_sdk.client import Client
 from acp_sdk.models import ACPError, Message, MessagePart, Run, RunCompletedEvent, RunStatus
 from tests.gateway.support import GatewayServer, User
 
+from gpuproxy.agents.acp import server as acp_server
+
 pytestmark = pytest.mark.timeout(90)
 
 AGENT = "gpuproxy"
@@ -120,6 +122,16 @@ async def test_async_run_is_cancelled(gateway: GatewayServer) -> None:
         cancelled = await client.run_cancel(run_id=started.run_id)
         assert cancelled.status == RunStatus.CANCELLED
         assert (await client.run_status(run_id=started.run_id)).status == RunStatus.CANCELLED
+
+        # A run that another worker process runs: the cancel is left in the key-value
+        # store, answered `cancelling`, and the running process stops the run.
+        elsewhere = await client.run_async(_ask("chat_completion", chat), agent=AGENT)
+        await asyncio.sleep(0.3)
+        hidden = acp_server._RUNNING.pop(str(elsewhere.run_id))
+        cancelling = await client.run_cancel(run_id=elsewhere.run_id)
+        assert cancelling.status == RunStatus.CANCELLING
+        await asyncio.wait_for(hidden.task, 5)
+        assert (await client.run_status(run_id=elsewhere.run_id)).status == RunStatus.CANCELLED
         rent = {"provider": "local", "offer_id": "rtx-4090-24gb-1"}
         renting = await client.run_async(_ask("create_gpu_instance", rent), agent=AGENT)
         with contextlib.suppress(ACPError):  # 409 while it rents; 403 once it has finished

@@ -1,6 +1,7 @@
 """ACP runs of each user, kept in the key-value store (Redis in production) for a week,
-with the events each run emitted (`GET /runs/{id}/events`). A run id of another user is
-"not found": the key holds the user id."""
+with the events each run emitted (`GET /runs/{id}/events`), and cancel requests for runs
+that another process runs. A run id of another user is "not found": the key holds the
+user id."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import msgspec
 
 from gpuproxy.storage.kv import KeyValueStore
 
-__all__ = ["RUN_TTL_S", "RunStore"]
+__all__ = ["CANCEL_TTL_S", "RUN_TTL_S", "RunStore"]
 
 RUN_TTL_S = 7 * 24 * 3600.0
+CANCEL_TTL_S = 24 * 3600.0
 _encode = msgspec.json.Encoder().encode
 
 
@@ -43,3 +45,9 @@ class RunStore:
         raw = await self.kv.get(self._key(run_id))
         record: dict[str, Any] | None = msgspec.json.decode(raw) if raw else None
         return record
+
+    async def request_cancel(self, run_id: str) -> None:
+        await self.kv.set(f"acp:cancel:{self.user_id}:{run_id}", b"1", CANCEL_TTL_S)
+
+    async def cancel_requested(self, run_id: str) -> bool:
+        return await self.kv.get(f"acp:cancel:{self.user_id}:{run_id}") is not None

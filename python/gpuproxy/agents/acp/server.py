@@ -6,10 +6,11 @@ Its events are the SDK's: run.created, run.in-progress, message.created, message
 message.completed, run.completed | run.failed | run.cancelled; progress reports (GPU
 reservation, streamed inference text) are `generic` events in between.
 
-The action runs in its own asyncio task, registered in this process while it runs, so a
-cancel request served by the same process stops it. Rent, destroy and reserve are not
-interrupted halfway (a cancel answers 409 and the run finishes); a run started by another
-worker process is not reachable from this one (the cancel answers 409 too).
+The action runs in its own asyncio task in the process that started it. A cancel served
+by that process cancels the task and answers the run `cancelled`; one served by another
+worker process or instance leaves a cancel request in the key-value store, which the
+running process polls every `CANCEL_POLL_S`, and answers `cancelling`. Rent, destroy and
+reserve are never interrupted halfway: a cancel of one answers 409 and the run finishes.
 """
 
 from __future__ import annotations
@@ -34,15 +35,19 @@ from gpuproxy.agents.actions import find_action, run_action
 from gpuproxy.api.errors import error_parts
 from gpuproxy.exceptions import ApiError
 
-__all__ = ["RunNotCancelable", "RunNotFound", "cancel_run", "find_run", "start_run"]
+__all__ = ["AcpNotFound", "RunNotCancelable", "cancel_run", "find_run", "start_run"]
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
 
 #: How long a cancel request waits for the run to stop before answering `cancelling`.
 CANCEL_WAIT_S = 5.0
+#: How often a running run looks for a cancel request made through another process.
+CANCEL_POLL_S = 0.5
 
 
-class RunNotFound(ApiError):
+class AcpNotFound(ApiError):
+    """No such agent, or no run of that id for this caller (404)."""
+
     http_status = 404
     code = "not_found"
 
@@ -64,9 +69,9 @@ async def _no_emit(item: dict[str, Any]) -> None:
 class _Run:
     """One run's record and the events it emits (stored with it, and sent to `emit`)."""
 
-    def __init__(self, store: RunStore, run: dict[str, Any], emit: Emit) -> None:
+    def __init__(self, store: RunStore, run: dict[str, Any], cancelable: bool, emit: Emit) -> None:
         self.store = store
-        self.record: dict[str, Any] = {"run": run, "events": []}
+        self.record: dict[str, Any] = {"run": run, "events": [], "cancelable": cancelable}
         self.emit = emit
 
     @property
@@ -93,8 +98,8 @@ class _Run:
 class _Running(NamedTuple):
     task: asyncio.Task[dict[str, Any]]
     state: _Run
-    #: False for rent, destroy and reserve: a cancel does not interrupt them.
-    cancelable: bool
+    #: Polls for a cancel request made through another process (cancelable runs only).
+    watcher: asyncio.Task[None] | None
 
 
 #: The runs this process is running, by run id.
@@ -132,7 +137,12 @@ async def start_run(
     emit: Emit = _no_emit,
 ) -> tuple[dict[str, Any], asyncio.Task[dict[str, Any]]]:
     """Store a new run (created) and start it; (the run as created, the task running it)."""
-    state = _Run(store, new_run(session_id), emit)
+    try:
+        name, _ = requested_action(messages)
+        cancelable = not find_action(name).mutates
+    except ApiError:  # the run fails at once
+        cancelable = True
+    state = _Run(store, new_run(session_id), cancelable, emit)
     await state.status("created")
     created = copy.deepcopy(state.run)
 
@@ -141,36 +151,44 @@ async def start_run(
 
     run_ctx = AgentContext(ctx.services, ctx.principal, ctx.credential, progress)
     task = asyncio.create_task(_execute(run_ctx, state, messages), name="acp-run")
-    try:
-        name, _ = requested_action(messages)
-        cancelable = not find_action(name).mutates
-    except ApiError:
-        cancelable = True
     run_id = created["run_id"]
-    _RUNNING[run_id] = _Running(task, state, cancelable)
+    watcher = None
+    if cancelable:
+        watcher = asyncio.create_task(_watch_cancel(store, run_id, task), name="acp-cancel")
+    _RUNNING[run_id] = _Running(task, state, watcher)
     task.add_done_callback(lambda _: _RUNNING.pop(run_id, None))
     return created, task
+
+
+async def _watch_cancel(store: RunStore, run_id: str, task: asyncio.Task[Any]) -> None:
+    while not task.done():
+        await asyncio.wait({task}, timeout=CANCEL_POLL_S)
+        if not task.done() and await store.cancel_requested(run_id):
+            task.cancel()
+            return
 
 
 async def find_run(store: RunStore, run_id: str) -> dict[str, Any]:
     record = await store.get(run_id)
     if record is None:
-        raise RunNotFound(f"run {run_id[:100]} not found")
+        raise AcpNotFound(f"run {run_id[:100]} not found")
     return record
 
 
 async def cancel_run(store: RunStore, run_id: str) -> dict[str, Any]:
     """Stop the run; the run once stopped (`cancelled`), or `cancelling` if it takes long."""
-    run: dict[str, Any] = (await find_run(store, run_id))["run"]
+    record = await find_run(store, run_id)
+    run: dict[str, Any] = record["run"]
     if run["status"] in TERMINAL:
         raise RunNotCancelable(f"run {run_id} is {run['status']} and can't be cancelled", 403)
-    running = _RUNNING.get(run_id)
-    if running is None:
-        raise RunNotCancelable(f"run {run_id} is served by another process", 409)
-    if not running.cancelable:
+    if not record.get("cancelable", True):
         raise RunNotCancelable(
             f"run {run_id} rents, destroys or reserves GPUs and is not interrupted halfway", 409
         )
+    running = _RUNNING.get(run_id)
+    if running is None:  # another process runs it, and polls for this request
+        await store.request_cancel(run_id)
+        return {**run, "status": "cancelling"}
     running.task.cancel()
     await asyncio.wait({running.task}, timeout=CANCEL_WAIT_S)
     if running.task.cancelled():  # cancelled before it started: nothing recorded it

@@ -28,7 +28,7 @@ from litestar.response import Stream
 
 from gpuproxy.agents.acp.messages import AGENT_NAME, acp_error, agent_manifest, event
 from gpuproxy.agents.acp.runs import RunStore
-from gpuproxy.agents.acp.server import RunNotFound, cancel_run, find_run, start_run
+from gpuproxy.agents.acp.server import AcpNotFound, cancel_run, find_run, start_run
 from gpuproxy.agents.action import AgentContext
 from gpuproxy.agents.actions import find_action, run_action
 from gpuproxy.agents.errors import ActionInvalid
@@ -66,7 +66,7 @@ async def list_agents() -> dict[str, Any]:
 @get("/agents/{name:str}", summary="ACP: an agent's manifest")
 async def read_agent(name: FromPath[str]) -> dict[str, Any]:
     if name != AGENT_NAME:
-        raise RunNotFound(f"agent {name[:100]} not found; the agent here is {AGENT_NAME}")
+        raise AcpNotFound(f"agent {name[:100]} not found; the agent here is {AGENT_NAME}")
     return agent_manifest()
 
 
@@ -81,7 +81,7 @@ def _run_request(body: dict[str, Any]) -> tuple[list[Any], str, str | None]:
     if not isinstance(name, str):
         raise ActionInvalid("agent_name", f"must be the agent's name ({AGENT_NAME})")
     if name != AGENT_NAME:
-        raise RunNotFound(f"agent {name[:100]} not found; the agent here is {AGENT_NAME}")
+        raise AcpNotFound(f"agent {name[:100]} not found; the agent here is {AGENT_NAME}")
     messages = body.get("input")
     if not isinstance(messages, list):
         raise ActionInvalid("input", "must be a list of messages")
