@@ -76,6 +76,13 @@ async def test_agents_runs_events_and_isolation(gateway: GatewayServer) -> None:
         assert bad.error.code == "invalid_input"
         assert "amount" in bad.error.message
 
+        async with client.session() as session:  # the SDK's session mode: no history here
+            first = await session.run_sync("list_my_instances", agent=AGENT)
+            second = await session.run_sync("get_spending_info", agent=AGENT)
+        assert first.session_id is not None
+        assert first.session_id == second.session_id
+        assert second.status == RunStatus.COMPLETED
+
         fetched = await client.run_status(run_id=offers.run_id)
         assert fetched.status == RunStatus.COMPLETED
         assert _result(fetched) == _result(offers)

@@ -7,7 +7,7 @@
   as SSE; the `Run-ID` header names the run.
 - `GET  /runs/{run_id}`, `GET /runs/{run_id}/events`, `POST /runs/{run_id}/cancel`
   (202 `cancelling`; 403 once finished); `POST /runs/{run_id}` (resume) is 403: runs never
-  await input.
+  await input; `GET /sessions/{id}` is 404 (sessions are not kept; a run echoes the id).
 - `POST /api/v1/acp` the seed's `{header, payload: {command, parameters}}`, answered in
   the same form.
 
@@ -168,6 +168,13 @@ async def resume_run(
     raise _NoAwait(f"run {run_id} has no await request")
 
 
+@get("/sessions/{session_id:str}", summary="ACP: sessions are not kept here (404)")
+async def read_session(session_id: FromPath[str]) -> dict[str, Any]:
+    # The SDK's session mode asks for the session first and, on not_found, sends it whole
+    # with the run; runs then carry its id.
+    raise AcpNotFound(f"session {session_id[:100]} not found: sessions are not kept here")
+
+
 class _NoAwait(ApiError):
     http_status = 403
     code = "no_await_request"
@@ -245,6 +252,7 @@ ACP_ROUTER = Router(
         list_run_events,
         cancel,
         resume_run,
+        read_session,
         seed_form,
     ],
     exception_handlers={
