@@ -64,7 +64,7 @@ async def test_each_protocol_is_detected_and_answered(gateway: GatewayServer) ->
     [
         ({"hello": "world"}, {}, "body"),
         ({"jsonrpc": "2.0", "id": 1, "method": "inform"}, {}, "method"),
-        ({"input": {"tool": "x"}}, {"X-Agent-Protocol": "acp"}, "X-Agent-Protocol"),
+        ({"input": {"tool": "x"}}, {"X-Agent-Protocol": "cuic"}, "X-Agent-Protocol"),
     ],
 )
 async def test_unknown_messages_are_400_listing_what_was_tried(

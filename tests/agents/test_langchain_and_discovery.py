@@ -114,6 +114,7 @@ async def test_discovery_lists_protocols_and_skills(gateway: GatewayServer) -> N
             assert protocols["mcp"]["versions"] == ["2025-11-25", "2025-06-18", "2025-03-26"]
             assert "/api/v1/mcp" in protocols["mcp"]["endpoints"]
             assert protocols["a2a"]["agent_card"] == "/.well-known/agent-card.json"
-            assert "acp" in found["not_available"]
+            assert protocols["acp"]["endpoints"] == ["/api/v1/acp"]
+            assert found["not_available"] == ["cuic"]
             assert protocols["kqml"]["endpoints"] == ["/api/v1/kqml"]
             assert "proxy_inference_request" in {s["name"] for s in found["skills"]}

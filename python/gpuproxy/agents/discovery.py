@@ -33,6 +33,13 @@ def discovery_document() -> dict[str, Any]:
                 "versions": ["1.0", "0.3 method names"],
             },
             {
+                "name": "acp",
+                "transport": "rest",
+                "endpoints": ["/api/v1/acp"],
+                "agents": ["gpuproxy"],
+                "versions": ["acp-sdk 1.0 REST (agents, runs: sync, async, stream)", "seed JSON"],
+            },
+            {
                 "name": "fipa-acl",
                 "endpoints": ["/api/v1/fipa"],
                 "versions": ["FIPA ACL string syntax (SC00070)", "seed JSON"],
@@ -51,9 +58,9 @@ def discovery_document() -> dict[str, Any]:
         "auto_detect": {
             "endpoint": "/api/v1/agent",
             "header": "X-Agent-Protocol",
-            "detects": ["mcp", "a2a", "fipa", "kqml", "langchain"],
+            "detects": ["mcp", "a2a", "acp", "fipa", "kqml", "langchain"],
         },
-        "not_available": ["acp", "cuic"],
+        "not_available": ["cuic"],
         "skills": [
             {
                 "name": a.tool,

@@ -11,6 +11,7 @@ from gpuproxy.api.accounts.admin import AdminController
 from gpuproxy.api.accounts.auth import AuthController
 from gpuproxy.api.agents.a2a import A2A_ROUTE_HANDLERS
 from gpuproxy.api.agents.acl import ACL_ROUTE_HANDLERS
+from gpuproxy.api.agents.acp import ACP_ROUTER
 from gpuproxy.api.agents.detect import agent_auto
 from gpuproxy.api.agents.langchain import LangChainController, agent_discover
 from gpuproxy.api.agents.mcp import MCP_ROUTE_HANDLERS
@@ -54,6 +55,7 @@ ROUTE_HANDLERS: list[Any] = [
     *MCP_ROUTE_HANDLERS,
     LangChainController,
     *A2A_ROUTE_HANDLERS,
+    ACP_ROUTER,
     agent_auto,
     *ACL_ROUTE_HANDLERS,
     agent_discover,

@@ -12,6 +12,7 @@ from litestar.response import Stream
 from gpuproxy.agents.detect import detect_protocol
 from gpuproxy.api.agents.a2a import a2a_answer
 from gpuproxy.api.agents.acl import acl_json_answer
+from gpuproxy.api.agents.acp import acp_answer
 from gpuproxy.api.agents.langchain import langchain_answer
 from gpuproxy.api.agents.mcp import mcp_answer
 from gpuproxy.api.deps import ServicesDep
@@ -39,6 +40,8 @@ async def agent_auto(
         return await mcp_answer(request, services)
     if protocol == "a2a":
         return await a2a_answer(request, services, body)
+    if protocol == "acp":
+        return Response(await acp_answer(request, services, body))
     if protocol in ("fipa", "kqml"):
         return await acl_json_answer(request, services, protocol, body)
     return Response(await langchain_answer(request, services, body))
