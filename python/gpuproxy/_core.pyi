@@ -8,6 +8,7 @@ __all__ = [
     "ERROR_TYPES",
     "FORWARD_PROTOCOLS",
     "SPEND_WINDOWS",
+    "SPEND_WINDOW_MINUTES",
     "STRATEGIES",
     "UPSTREAM_ERROR_KINDS",
     "BackendSnapshot",
@@ -38,6 +39,8 @@ STRATEGIES: tuple[str, ...]
 """Load-balancing strategy names, in documentation order."""
 DEFAULT_STRATEGY: str
 SPEND_WINDOWS: tuple[str, ...]
+#: The length of each of SPEND_WINDOWS in minutes, in the same order.
+SPEND_WINDOW_MINUTES: tuple[int, ...]
 """Spend window names, shortest first: "5min" ... "1440min", "48h", "72h"."""
 
 @final

@@ -17,7 +17,7 @@ from typing import Literal, TypedDict, TypeVar
 
 import msgspec
 
-from gpuproxy._core import DEFAULT_STRATEGY, SPEND_WINDOWS, STRATEGIES
+from gpuproxy._core import DEFAULT_STRATEGY, SPEND_WINDOW_MINUTES, STRATEGIES
 from gpuproxy.exceptions import ConfigError
 from gpuproxy.money import dollars_to_micros
 from gpuproxy.serving.settings import ServingSettings, read_serving_settings
@@ -37,16 +37,9 @@ SyslogNetwork = Literal["tcp", "udp", "unix", ""]
 JwtAlgorithm = Literal["HS256", "RS256", "EdDSA"]
 
 
-def _window_minutes(name: str) -> int:
-    """Minutes of a spend window name as the core spells it: "5min" -> 5, "48h" -> 2880."""
-    if name.endswith("min"):
-        return int(name.removesuffix("min"))
-    return int(name.removesuffix("h")) * 60
-
-
 #: The 17 guard-rail windows of the seeds, in minutes (5 min .. 72 h), shortest first. The
-#: Rust core owns the list (`_core.SPEND_WINDOWS`); Python derives it rather than repeating it.
-GUARDRAIL_WINDOWS_MINUTES: tuple[int, ...] = tuple(_window_minutes(n) for n in SPEND_WINDOWS)
+#: Rust core owns the list (`_core.SPEND_WINDOW_MINUTES`, the lengths of `SPEND_WINDOWS`).
+GUARDRAIL_WINDOWS_MINUTES: tuple[int, ...] = SPEND_WINDOW_MINUTES
 
 
 _WEAK_SECRETS = frozenset(

@@ -29,6 +29,13 @@ def test_window_names() -> None:
     assert [s.window for s in w.status("x")] == list(_core.SPEND_WINDOWS)
 
 
+def test_window_minutes_are_the_lengths_the_names_say() -> None:
+    assert len(_core.SPEND_WINDOW_MINUTES) == len(_core.SPEND_WINDOWS)
+    for name, minutes in zip(_core.SPEND_WINDOWS, _core.SPEND_WINDOW_MINUTES, strict=True):
+        spelled = int(name[:-3]) if name.endswith("min") else int(name[:-1]) * 60
+        assert minutes == spelled, name
+
+
 def test_reserve_commit_release() -> None:
     w, _ = make({"5min": 1_000, "60min": 1_500})
     r = w.reserve("acct", 900)

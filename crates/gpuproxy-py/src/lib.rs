@@ -19,7 +19,7 @@ mod _core {
     use gpuproxy_core::balancer::{DEFAULT_STRATEGY, STRATEGY_NAMES};
     use gpuproxy_core::forward::{Protocol, UpstreamKind};
     use gpuproxy_core::gateway::respond::ERROR_TYPES;
-    use gpuproxy_core::limits::SPEND_WINDOW_NAMES;
+    use gpuproxy_core::limits::{SPEND_WINDOW_NAMES, WINDOW_MINUTES};
     use pyo3::prelude::*;
     use pyo3::types::PyTuple;
 
@@ -46,6 +46,7 @@ mod _core {
         m.add("STRATEGIES", PyTuple::new(py, STRATEGY_NAMES)?)?;
         m.add("DEFAULT_STRATEGY", DEFAULT_STRATEGY)?;
         m.add("SPEND_WINDOWS", PyTuple::new(py, SPEND_WINDOW_NAMES)?)?;
+        m.add("SPEND_WINDOW_MINUTES", PyTuple::new(py, WINDOW_MINUTES)?)?;
         m.add(
             "UPSTREAM_ERROR_KINDS",
             PyTuple::new(py, UpstreamKind::NAMES)?,
