@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from gpuproxy.accounts.admission import Refusal, admit
-from gpuproxy.api.errors import error_body
 from gpuproxy.asgi_types import ASGIApp, Message, Receive, Scope, Send
 from gpuproxy.dashboard.session import dashboard_credential_headers
+from gpuproxy.error_types import error_body
 from gpuproxy.services import Services
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from gpuproxy.error_types import error_body
 from gpuproxy.exceptions import ApiError
 
-__all__ = ["EXCEPTION_HANDLERS", "api_error_body", "error_body", "error_parts"]
+__all__ = ["EXCEPTION_HANDLERS", "api_error_body", "error_parts"]
 
 log = logging.getLogger(__name__)
 

@@ -9,13 +9,13 @@ the same.
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
 import msgspec
 
 from gpuproxy.agents.errors import ActionInvalid
+from gpuproxy.clock import utc_timestamp
 
 __all__ = [
     "TERMINAL",
@@ -23,18 +23,11 @@ __all__ = [
     "new_task",
     "requested_skill",
     "status",
-    "timestamp",
 ]
 
 TERMINAL = frozenset(
     {"TASK_STATE_COMPLETED", "TASK_STATE_FAILED", "TASK_STATE_CANCELED", "TASK_STATE_REJECTED"}
 )
-
-
-def timestamp() -> str:
-    """RFC 3339 UTC with milliseconds (ProtoJSON's Timestamp)."""
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
 
 
 def agent_message(text: str, task: dict[str, Any]) -> dict[str, Any]:
@@ -48,7 +41,7 @@ def agent_message(text: str, task: dict[str, Any]) -> dict[str, Any]:
 
 
 def status(state: str, message: dict[str, Any] | None = None) -> dict[str, Any]:
-    value: dict[str, Any] = {"state": state, "timestamp": timestamp()}
+    value: dict[str, Any] = {"state": state, "timestamp": utc_timestamp()}
     if message is not None:
         value["message"] = message
     return value

@@ -10,7 +10,6 @@ tool with no arguments.
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
@@ -19,6 +18,7 @@ import msgspec
 from gpuproxy import __version__
 from gpuproxy.agents.actions import ACTIONS, BY_TOOL
 from gpuproxy.agents.errors import ActionInvalid
+from gpuproxy.clock import utc_timestamp
 
 __all__ = [
     "AGENT_NAME",
@@ -29,18 +29,11 @@ __all__ = [
     "event",
     "new_run",
     "requested_action",
-    "timestamp",
 ]
 
 AGENT_NAME = "gpuproxy"
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 _encode = msgspec.json.Encoder().encode
-
-
-def timestamp() -> str:
-    """RFC 3339 UTC with microseconds (what pydantic reads as an aware datetime)."""
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
 
 
 def agent_manifest() -> dict[str, Any]:
@@ -70,13 +63,13 @@ def new_run(session_id: str | None) -> dict[str, Any]:
         "await_request": None,
         "output": [],
         "error": None,
-        "created_at": timestamp(),
+        "created_at": utc_timestamp(),
         "finished_at": None,
     }
 
 
 def agent_message(result: dict[str, Any]) -> dict[str, Any]:
-    now = timestamp()
+    now = utc_timestamp()
     part = {
         "content_type": "application/json",
         "content": _encode(result).decode(),

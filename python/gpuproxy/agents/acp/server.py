@@ -27,12 +27,12 @@ from gpuproxy.agents.acp.messages import (
     event,
     new_run,
     requested_action,
-    timestamp,
 )
 from gpuproxy.agents.acp.runs import RunStore
 from gpuproxy.agents.action import AgentContext
 from gpuproxy.agents.actions import find_action, run_action
 from gpuproxy.api.errors import error_parts
+from gpuproxy.clock import utc_timestamp
 from gpuproxy.exceptions import ApiError
 
 __all__ = ["AcpNotFound", "RunNotCancelable", "cancel_run", "find_run", "start_run"]
@@ -88,7 +88,7 @@ class _Run:
         """Record the new status (stored with its event), then emit the event."""
         self.run["status"] = status
         if status in TERMINAL:
-            self.run["finished_at"] = timestamp()
+            self.run["finished_at"] = utc_timestamp()
         item = event("run." + status, run=copy.deepcopy(self.run))
         self.record["events"].append(item)
         await self.store.save(self.record)
@@ -135,8 +135,12 @@ async def start_run(
     messages: list[Any],
     session_id: str | None,
     emit: Emit = _no_emit,
-) -> tuple[dict[str, Any], asyncio.Task[dict[str, Any]]]:
-    """Store a new run (created) and start it; (the run as created, the task running it)."""
+) -> tuple[dict[str, Any], asyncio.Future[dict[str, Any]]]:
+    """Store a new run (created) and start it; (the run as created, its outcome to await).
+
+    Awaiting the outcome of a run that must not be interrupted (rent, destroy, reserve) is
+    shielded: a caller that goes away (a closed stream, a dropped sync request) leaves it
+    running to its end, as a cancel request would."""
     try:
         name, _ = requested_action(messages)
         cancelable = not find_action(name).mutates
@@ -157,7 +161,7 @@ async def start_run(
         watcher = asyncio.create_task(_watch_cancel(store, run_id, task), name="acp-cancel")
     _RUNNING[run_id] = _Running(task, state, watcher)
     task.add_done_callback(lambda _: _RUNNING.pop(run_id, None))
-    return created, task
+    return created, (task if cancelable else asyncio.shield(task))
 
 
 async def _watch_cancel(store: RunStore, run_id: str, task: asyncio.Task[Any]) -> None:

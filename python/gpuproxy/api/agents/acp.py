@@ -18,10 +18,10 @@ next to the API's usual `error` object.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Request, Response, Router, get, post
-from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 from litestar.response import Stream
@@ -41,6 +41,8 @@ from gpuproxy.api.json_body import json_object
 from gpuproxy.api.openapi_errors import error_responses
 from gpuproxy.exceptions import ApiError
 from gpuproxy.services import Services
+
+ExceptionHandler = Callable[[Request[Any, Any, Any], Exception], Response[Any]]
 
 __all__ = ["ACP_PATH", "ACP_ROUTER", "acp_answer"]
 
@@ -116,16 +118,16 @@ async def create_run(
     if mode == "stream":
 
         async def work(emit: Emit) -> None:
-            _created, task = await start_run(ctx, store, messages, session, emit)
-            await task
+            _created, outcome = await start_run(ctx, store, messages, session, emit)
+            await outcome
 
         failure = event("error", error={"code": "server_error", "message": "internal error"})
         return sse_answer(work, lambda: failure)
-    created, task = await start_run(ctx, store, messages, session)
+    created, outcome = await start_run(ctx, store, messages, session)
     headers = {"Run-ID": created["run_id"]}
     if mode == "async":
         return Response(created, status_code=202, headers=headers)
-    return Response(await task, headers=headers)
+    return Response(await outcome, headers=headers)
 
 
 @get("/runs/{run_id:str}", summary="ACP: a run of the caller's")
@@ -222,21 +224,20 @@ async def seed_form(request: Request[Any, Any, Any], services: ServicesDep) -> d
     return await acp_answer(request, services, await json_object(request, required=True))
 
 
-def _acp_error_body(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """The app's error answer with ACP's `{code, message, data}` added at the top level."""
-    kind = ApiError if isinstance(exc, ApiError) else type(exc)
-    handler = EXCEPTION_HANDLERS.get(kind) or (
-        EXCEPTION_HANDLERS[HTTPException]
-        if isinstance(exc, HTTPException)
-        else EXCEPTION_HANDLERS[Exception]
-    )
-    response: Response[Any] = handler(request, exc)
-    if isinstance(response.content, dict) and isinstance(response.content.get("error"), dict):
-        response.content = {
-            **acp_error(response.status_code or 500, response.content["error"]),
-            **response.content,
-        }
-    return response
+def _with_acp_fields(handler: ExceptionHandler) -> ExceptionHandler:
+    """The app's error answer `handler` with ACP's `{code, message, data}` added at the top
+    level."""
+
+    def answer(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+        response: Response[Any] = handler(request, exc)
+        if isinstance(response.content, dict) and isinstance(response.content.get("error"), dict):
+            response.content = {
+                **acp_error(response.status_code or 500, response.content["error"]),
+                **response.content,
+            }
+        return response
+
+    return answer
 
 
 ACP_ROUTER = Router(
@@ -255,9 +256,5 @@ ACP_ROUTER = Router(
         read_session,
         seed_form,
     ],
-    exception_handlers={
-        ApiError: _acp_error_body,
-        HTTPException: _acp_error_body,
-        Exception: _acp_error_body,
-    },
+    exception_handlers={kind: _with_acp_fields(h) for kind, h in EXCEPTION_HANDLERS.items()},
 )
